@@ -1,0 +1,70 @@
+"""The `lscsde-spawner` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+
+def _local_cluster(args: argparse.Namespace) -> int:
+    from .localcluster import LocalCluster
+
+    async def run() -> None:
+        cluster = LocalCluster(
+            port=args.port, host=args.host, data_dir=args.data_dir, kubeconfig=args.kubeconfig
+        )
+        await cluster.start_here()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"Embedded Kubernetes API serving at {cluster.url}", flush=True)
+        print(f"kubeconfig: {cluster.kubeconfig}", flush=True)
+        print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
+        await stop.wait()
+        print("Stopping the embedded cluster", flush=True)
+        await cluster.stop_here()
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lscsde-spawner", description="Tools for the lscsde-spawner JupyterHub spawner."
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lc = sub.add_parser(
+        "local-cluster",
+        help="run the embedded Kubernetes API and simulated kubelet in the foreground",
+        description="Serve an embedded Kubernetes API on loopback until SIGINT/SIGTERM.",
+    )
+    lc.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    lc.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
+    lc.add_argument("--data-dir", default=None, help="keep the cluster's state here across restarts")
+    lc.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="where to write the kubeconfig (default: DATA_DIR/kubeconfig or a temporary file)",
+    )
+    lc.set_defaults(func=_local_cluster)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
