@@ -30,7 +30,7 @@ from .errors import (
     timeout,
     unsupported_media_type,
 )
-from .names import NAME_RULES, validate_object_meta
+from .names import name_rule_for, validate_object_meta
 from .patches import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from .resources import Registry, ResourceType
 from .schema import admit_custom_object, validate_crd
@@ -228,7 +228,7 @@ class Api:
         return obj
 
     def _name_rule(self, rt: ResourceType) -> str:
-        return "path" if rt.custom else NAME_RULES.get(rt.plural, "subdomain")
+        return name_rule_for(rt.plural, rt.group, custom=rt.custom)
 
     def _namespace_accepts(self, namespace: str) -> None:
         ns = self.store.get(NAMESPACE_KEY, None, namespace)

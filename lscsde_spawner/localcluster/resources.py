@@ -119,16 +119,17 @@ EVENT_FIELDS = (
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
-          fields=["status.phase"]),
+          fields=["status.phase"]),  # (metadata.namespace is accepted; a real server refuses it)
     _core("Pod", "pods", short=["po"], sub=["status", "log"], categories=["all"],
           fields=["spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                   "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-                  "status.podIP", "status.nominatedNodeName"]),
+                  "status.podIP", "status.podIPs", "status.nominatedNodeName"]),
     _core("PersistentVolumeClaim", "persistentvolumeclaims", short=["pvc"], sub=["status"]),
     _core("Event", "events", short=["ev"], fields=EVENT_FIELDS),
     _core("Secret", "secrets", fields=["type"]),
     _core("ConfigMap", "configmaps", short=["cm"]),
-    _core("Service", "services", short=["svc"], sub=["status"], categories=["all"]),
+    _core("Service", "services", short=["svc"], sub=["status"], categories=["all"],
+          fields=["spec.clusterIP", "spec.type"]),
     _core("ServiceAccount", "serviceaccounts", short=["sa"]),
     # events.k8s.io/v1 is another view of the core events (the server converts between them).
     _core("Event", "events", short=["ev"], group="events.k8s.io", storage=("", "events"),
