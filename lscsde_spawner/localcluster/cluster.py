@@ -111,9 +111,11 @@ class LocalCluster:
             bookmark_interval=self.bookmark_interval,
         )
         self.faults._cutter = self._cut_watches_threadsafe
-        self._runner = web.AppRunner(self.server.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.server.app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         sockets = [s for s in site._server.sockets] if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]

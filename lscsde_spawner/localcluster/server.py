@@ -153,13 +153,16 @@ class ApiServer:
             doc = discovery.api_resource_list(registry, parts[1], parts[2])
         elif path == "/openapi/v3":
             doc = openapi.openapi_v3_index(registry)
-        elif len(parts) == 4 and parts[:3] == ["openapi", "v3", "api"]:
-            doc = openapi.openapi_v3_document(registry, "", parts[3])
-        elif len(parts) == 5 and parts[:3] == ["openapi", "v3", "apis"]:
-            doc = openapi.openapi_v3_document(registry, parts[3], parts[4])
+        elif path.startswith("/openapi/v3/"):
+            spec = openapi.openapi_v3_path_document(registry, path[len("/openapi/v3/") :])
+            if spec is None:
+                raise resource_not_found()
+            return web.Response(body=openapi.openapi_v3_json(spec), content_type="application/json")
         if doc is None:
             raise resource_not_found()
         content_type = discovery.discovery_content_type(request.headers.get("Accept", ""))
+        if content_type is None:
+            raise ApiError(406, "NotAcceptable", "only application/json is served")
         return _json_response(doc, content_type=content_type)
 
     # -- resources ---------------------------------------------------------------------------
@@ -233,16 +236,18 @@ class ApiServer:
         table_version = tables.wants_table(request.headers.get("Accept", ""))
         if table_version is None:
             return _json_response(doc)
-        items = doc["items"] if "items" in doc else [doc]
-        if "items" in doc and not rt.custom:
+        include = request.query.get("includeObject", "Metadata")
+        if "items" not in doc:
+            return _json_response(
+                tables.object_table(rt, doc, include_object=include, table_version=table_version)
+            )
+        items = doc["items"]
+        if not rt.custom:
             items = [{"apiVersion": rt.api_version, "kind": rt.kind, **o} for o in items]
         table = tables.to_table(
-            rt,
-            items,
-            list_meta=doc["metadata"] if "items" in doc else {},
-            include_object=request.query.get("includeObject", "Metadata"),
+            rt, items, list_meta=doc["metadata"], include_object=include,
             table_version=table_version,
-        )
+        )  # fmt: skip
         return _json_response(table)
 
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -272,8 +277,8 @@ class ApiServer:
         try:
             async for kind, obj in stream.events():
                 if table_version and kind not in ("ERROR", "BOOKMARK"):
-                    obj = tables.to_table(
-                        t.rt, [obj], list_meta={}, table_version=table_version,
+                    obj = tables.object_table(
+                        t.rt, obj, table_version=table_version,
                         include_object=q.get("includeObject", "Metadata"),
                         include_columns=first,
                     )  # fmt: skip
