@@ -29,9 +29,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # Go omits an empty reason
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -103,12 +104,18 @@ class FieldError:
         "FieldValueTooLong": "Too long",
         "FieldValueDuplicate": "Duplicate value",
         "FieldValueTypeInvalid": "Invalid value",
+        "FieldValueTooMany": "Too many",
     }
 
     def text(self) -> str:
         label = self._LABELS.get(self.kind, "Invalid value")
         out = f"{self.field}: {label}"
-        if self.kind in ("FieldValueInvalid", "FieldValueNotSupported", "FieldValueTypeInvalid"):
+        if self.kind in (
+            "FieldValueInvalid",
+            "FieldValueNotSupported",
+            "FieldValueTypeInvalid",
+            "FieldValueTooMany",
+        ):
             out += f": {_go_repr(self.value)}"
         if self.detail:
             out += f": {self.detail}"
