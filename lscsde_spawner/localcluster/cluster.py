@@ -112,7 +112,12 @@ class LocalCluster:
         )
         self.faults._cutter = self._cut_watches_threadsafe
         self._runner = web.AppRunner(
-            self.server.app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+            self.server.app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
+            # End a watch as soon as its client goes away, as a real server does.
+            handler_cancellation=True,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

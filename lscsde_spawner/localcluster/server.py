@@ -287,10 +287,11 @@ class ApiServer:
                     json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode()
                     + b"\n"
                 )
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the client left; its subscription is closed by the stream
+        except ConnectionResetError:
+            pass  # the client left
         finally:
             self._watches.pop(stream, None)
+            stream.subscription.close()
         return response
 
     def _cut_watches(self, pattern: re.Pattern[str]) -> int:
@@ -328,7 +329,7 @@ class ApiServer:
         try:
             async for line in lines:
                 await response.write(line.encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         return response
 
