@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lc.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     lc.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
-    lc.add_argument("--data-dir", default=None, help="keep the cluster's state here across restarts")
+    lc.add_argument(
+        "--data-dir", default=None, help="keep the cluster's state here across restarts"
+    )
     lc.add_argument(
         "--kubeconfig",
         default=None,

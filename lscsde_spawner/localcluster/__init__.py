@@ -5,6 +5,6 @@ Nothing in the spawner depends on this package: production always talks to a rea
 
 from .cluster import LocalCluster, kubeconfig_yaml
 from .errors import ApiError
-from .faults import Faults, FaultRule, RequestLog
+from .faults import FaultRule, Faults, RequestLog
 
 __all__ = ["ApiError", "FaultRule", "Faults", "LocalCluster", "RequestLog", "kubeconfig_yaml"]

@@ -10,7 +10,6 @@ import base64
 import copy
 import json
 import random
-import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -109,9 +108,7 @@ class Api:
             )
         if opts.continue_token:
             if opts.resource_version not in (None, ""):
-                raise bad_request(
-                    "specifying resource version is not allowed when using continue"
-                )
+                raise bad_request("specifying resource version is not allowed when using continue")
             at_rv, after = _decode_continue(opts.continue_token)
             try:
                 objects = self.store.snapshot(rt.storage_key, ns, at_rv)
@@ -131,9 +128,7 @@ class Api:
                 objects = self.store.snapshot(rt.storage_key, ns, at_rv)
             else:
                 objects = self.store.items(rt.storage_key, ns)
-        matched = [
-            o for o in objects if opts.labels.matches(_labels(o)) and opts.fields.matches(o)
-        ]
+        matched = [o for o in objects if opts.labels.matches(_labels(o)) and opts.fields.matches(o)]
         if after is not None:
             matched = [o for o in matched if _order_key(o) > after]
         meta: dict[str, Any] = {"resourceVersion": str(at_rv)}
@@ -146,7 +141,12 @@ class Api:
         if not rt.custom:
             # Like a real server, typed lists do not repeat apiVersion/kind on their items.
             items = [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} for o in items]
-        return {"apiVersion": rt.api_version, "kind": rt.list_kind, "metadata": meta, "items": items}
+        return {
+            "apiVersion": rt.api_version,
+            "kind": rt.list_kind,
+            "metadata": meta,
+            "items": items,
+        }
 
     # -- create ------------------------------------------------------------------------------
 
@@ -173,12 +173,13 @@ class Api:
             suffix = "".join(random.choices(_NAME_ALPHABET, k=5))
             meta["name"] = f"{meta['generateName']}{suffix}"
         name = meta.get("name") or ""
-        errors = validate_object_meta(
-            meta, namespaced=rt.namespaced, name_rule=self._name_rule(rt)
-        )
+        errors = validate_object_meta(meta, namespaced=rt.namespaced, name_rule=self._name_rule(rt))
         if not name:
             errors.insert(
-                0, FieldError("metadata.name", "FieldValueRequired", "name or generateName is required")
+                0,
+                FieldError(
+                    "metadata.name", "FieldValueRequired", "name or generateName is required"
+                ),
             )
         if errors:
             raise invalid(rt.kind, rt.group, name, errors)
@@ -382,10 +383,14 @@ class Api:
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         if opts.dry_run:
             return kinds.present(rt, new)
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            if rt.plural != "pods" or new["metadata"].get("deletionGracePeriodSeconds") == 0:
-                # The last finalizer is gone: the object goes now.
-                return kinds.present(rt, self._remove(rt, new))
+        meta = new["metadata"]
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and (rt.plural != "pods" or meta.get("deletionGracePeriodSeconds") == 0)
+        ):
+            # The last finalizer is gone: the object goes now.
+            return kinds.present(rt, self._remove(rt, new))
         stored = self.store.put(rt.storage_key, new)
         self._after_write(rt, stored, old)
         return kinds.present(rt, stored)
@@ -524,7 +529,7 @@ class Api:
                     self._remove(rt, obj)
 
     def _uid_exists(self, owner: dict[str, Any]) -> bool:
-        group, _, version = owner.get("apiVersion", "").rpartition("/")
+        group = owner.get("apiVersion", "").rpartition("/")[0]
         for rt in self.registry:
             if rt.group == group and rt.kind == owner.get("kind"):
                 for obj in self.store.items(rt.storage_key):
@@ -560,20 +565,23 @@ class Api:
     def _serve_crd(self, crd: dict[str, Any]) -> None:
         self.registry.set_crd(crd)
         names = crd["spec"]["names"]
+        accepted = {
+            k: names[k]
+            for k in ("plural", "singular", "kind", "listKind", "shortNames", "categories")
+            if k in names
+        }
+        accepted.setdefault("listKind", names["kind"] + "List")
+        accepted.setdefault("singular", names["kind"].lower())
         status = {
-            "acceptedNames": {
-                k: names[k]
-                for k in ("plural", "singular", "kind", "listKind", "shortNames", "categories")
-                if k in names
-            },
+            "acceptedNames": accepted,
             "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
             "conditions": [
                 _condition("NamesAccepted", "NoConflicts", "no conflicts found"),
-                _condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                _condition(
+                    "Established", "InitialNamesAccepted", "the initial names have been accepted"
+                ),
             ],
         }
-        status["acceptedNames"].setdefault("listKind", names["kind"] + "List")
-        status["acceptedNames"].setdefault("singular", names["kind"].lower())
         if crd.get("status") != status:
             self.store.put(CRD_KEY, {**crd, "metadata": dict(crd["metadata"]), "status": status})
 
@@ -608,9 +616,11 @@ def _parse_rv(value: str | None) -> int:
     if value in (None, ""):
         return 0
     try:
-        rv = int(value)  # type: ignore[arg-type]
+        rv = int(value or 0)
     except ValueError:
-        raise bad_request(f"resourceVersion: Invalid value: {value!r}: must be an integer") from None
+        raise bad_request(
+            f"resourceVersion: Invalid value: {value!r}: must be an integer"
+        ) from None
     if rv < 0:
         raise bad_request(f"resourceVersion: Invalid value: {value!r}: must be non-negative")
     return rv

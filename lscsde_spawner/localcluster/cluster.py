@@ -122,8 +122,9 @@ class LocalCluster:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = [s for s in site._server.sockets] if site._server else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
         self.server.address = f"{self.host}:{self.port}"
         if self.kubelet is not None:
@@ -207,7 +208,10 @@ class LocalCluster:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -215,6 +219,9 @@ class LocalCluster:
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await asyncio.to_thread(self.stop)

@@ -76,7 +76,8 @@ def already_exists(plural: str, group: str, name: str) -> ApiError:
 
 def conflict(plural: str, group: str, name: str, why: str | None = None) -> ApiError:
     why = why or (
-        "the object has been modified; please apply your changes to the latest version and try again"
+        "the object has been modified; please apply your changes to the latest version "
+        "and try again"
     )
     return ApiError(
         409,
@@ -167,7 +168,7 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: '
+        f"the body of the request was in an unknown format - accepted media types include: "
         f'{", ".join(accepted)} (got "{content_type}")',
     )
 

@@ -84,7 +84,7 @@ class FaultRule:
 
 
 class Faults:
-    """Controls for reliability tests. Thread-safe: tests may run in another thread than the server."""
+    """Controls for reliability tests; thread-safe, as tests may run outside the server's thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""HTTP serving of the embedded Kubernetes API (aiohttp): paths, query parameters, bodies, streams."""
+"""HTTP serving of the embedded Kubernetes API (aiohttp): paths, queries, bodies, streams."""
 
 from __future__ import annotations
 
@@ -98,9 +98,15 @@ class ApiServer:
         finally:
             self.requests.record(
                 RequestRecord(
-                    now(), request.method, request.path, request.query_string,
-                    verb, resource, namespace, status,
-                )  # fmt: skip
+                    now(),
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    verb,
+                    resource,
+                    namespace,
+                    status,
+                )
             )
 
     def _resolve(self, path: str) -> Target | None:
@@ -115,8 +121,10 @@ class ApiServer:
         if not self.api.registry.in_group_version(group, version):
             raise resource_not_found()
         namespace = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (
-            not group and len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (not group and len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES)
         ):
             namespace, rest = rest[1], rest[2:]
         rt = self.api.registry.get(group, version, rest[0])
@@ -218,7 +226,7 @@ class ApiServer:
             return _json_response(obj, warnings=opts.warnings)
         if verb in ("delete", "deletecollection"):
             options = await _delete_options(request)
-            kwargs = {
+            kwargs: dict[str, Any] = {
                 "grace_period": options.get("gracePeriodSeconds"),
                 "preconditions": options.get("preconditions"),
                 "propagation": options.get("propagationPolicy"),
@@ -442,7 +450,7 @@ async def _body(request: web.Request) -> Any:
     raise ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: '
+        f"the body of the request was in an unknown format - accepted media types include: "
         f'application/json, application/yaml (got "{ctype}")',
     )
 

@@ -41,7 +41,9 @@ def object_key(obj: dict[str, Any]) -> ObjectKey:
 class Subscription:
     """The live changes of one storage (optionally one namespace), for one watcher."""
 
-    def __init__(self, store: Store, key: StorageKey, namespace: str | None, max_queue: int) -> None:
+    def __init__(
+        self, store: Store, key: StorageKey, namespace: str | None, max_queue: int
+    ) -> None:
         self.store = store
         self.key = key
         self.namespace = namespace
@@ -112,7 +114,7 @@ class Store:
         return len(self._objects.get(key, {}))
 
     def snapshot(self, key: StorageKey, namespace: str | None, rv: int) -> list[dict[str, Any]]:
-        """The objects as they were at resourceVersion `rv` (for continue tokens and Exact lists)."""
+        """The objects as they were at resourceVersion `rv` (continue tokens, Exact lists)."""
         if rv < self._compacted_rv:
             raise expired(f"too old resource version: {rv} ({self._compacted_rv})")
         if rv >= self._rv:
@@ -130,9 +132,7 @@ class Store:
                 state[okey] = change.old
         return _sorted(state, namespace)
 
-    def changes_since(
-        self, key: StorageKey, namespace: str | None, rv: int
-    ) -> Iterator[Change]:
+    def changes_since(self, key: StorageKey, namespace: str | None, rv: int) -> Iterator[Change]:
         """Changes after `rv`; raises Expired when the history no longer reaches back that far."""
         if rv < self._compacted_rv:
             raise expired(f"too old resource version: {rv} ({self._compacted_rv})")

@@ -38,9 +38,7 @@ async def test_create_get_update_delete(kube_client: ApiClient) -> None:
     await expect_status(v1.replace_namespaced_config_map("one", "default", got), 409, "Conflict")
     assert (await v1.read_namespaced_config_map("one", "default")).data == {"a": "1", "b": "2"}
 
-    await expect_status(
-        v1.create_namespaced_config_map("default", cm("one")), 409, "AlreadyExists"
-    )
+    await expect_status(v1.create_namespaced_config_map("default", cm("one")), 409, "AlreadyExists")
     await v1.delete_namespaced_config_map("one", "default")
     body = await expect_status(v1.read_namespaced_config_map("one", "default"), 404, "NotFound")
     assert body["message"] == 'configmaps "one" not found'
@@ -57,9 +55,7 @@ async def test_resource_versions_increase_cluster_wide(kube_client: ApiClient) -
 
 async def test_generate_name(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
-    made = await v1.create_namespaced_config_map(
-        "default", {"metadata": {"generateName": "gen-"}}
-    )
+    made = await v1.create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
     assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
 
 

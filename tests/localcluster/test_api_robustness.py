@@ -150,7 +150,9 @@ async def test_data_dir_survives_a_restart(tmp_path: Path) -> None:
     with LocalCluster(data_dir=data) as second:
         async with ApiClient(client_configuration(second)) as api:
             v1 = client.CoreV1Api(api)
-            names = {c.metadata.name for c in (await v1.list_namespaced_config_map("default")).items}
+            names = {
+                c.metadata.name for c in (await v1.list_namespaced_config_map("default")).items
+            }
             assert "kept" in names and "dropped" not in names
             got = await client.CustomObjectsApi(api).get_namespaced_custom_object(
                 GROUP, "v1", "default", "widgets", "persisted"

@@ -19,13 +19,13 @@ def cm(name: str, **labels: str) -> dict[str, Any]:
 
 
 async def collect(
-    v1: client.CoreV1Api, n: int, timeout: int = 5, **kwargs: Any
+    v1: client.CoreV1Api, n: int, seconds: int = 5, **kwargs: Any
 ) -> list[tuple[str, str]]:
     """The first n (type, name) events of a config-map watch in `default`."""
     out: list[tuple[str, str]] = []
     w = watch.Watch()
     async with w.stream(
-        v1.list_namespaced_config_map, "default", timeout_seconds=timeout, **kwargs
+        v1.list_namespaced_config_map, "default", timeout_seconds=seconds, **kwargs
     ) as stream:
         async for event in stream:
             obj = event["object"]
@@ -67,7 +67,9 @@ async def test_objects_entering_and_leaving_a_selector(kube_client: ApiClient) -
     rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
     watcher = asyncio.create_task(collect(v1, 2, resource_version=rv, label_selector="app=mine"))
     await asyncio.sleep(0.2)
-    await v1.patch_namespaced_config_map("mover", "default", {"metadata": {"labels": {"app": "mine"}}})
+    await v1.patch_namespaced_config_map(
+        "mover", "default", {"metadata": {"labels": {"app": "mine"}}}
+    )
     await v1.patch_namespaced_config_map("mover", "default", {"metadata": {"labels": {"app": "x"}}})
     assert await asyncio.wait_for(watcher, 5) == [("ADDED", "mover"), ("DELETED", "mover")]
 
@@ -76,7 +78,7 @@ async def test_timeout_seconds_ends_the_stream(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
     rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
     start = time.monotonic()
-    events = await asyncio.wait_for(collect(v1, 10, timeout=1, resource_version=rv), 10)
+    events = await asyncio.wait_for(collect(v1, 10, seconds=1, resource_version=rv), 10)
     assert events == []
     assert 0.9 <= time.monotonic() - start < 5
 
@@ -124,9 +126,7 @@ async def test_many_watchers_and_a_client_that_leaves(local_cluster: LocalCluste
     async with ApiClient(client_configuration(local_cluster)) as api:
         v1 = client.CoreV1Api(api)
         rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
-        watchers = [
-            asyncio.create_task(collect(v1, 1, resource_version=rv)) for _ in range(50)
-        ]
+        watchers = [asyncio.create_task(collect(v1, 1, resource_version=rv)) for _ in range(50)]
         await asyncio.sleep(0.5)
         # One client goes away mid-stream; the server must not mind.
         watchers[0].cancel()
@@ -140,7 +140,7 @@ async def test_cut_watches_end_open_streams(local_cluster: LocalCluster) -> None
     async with ApiClient(client_configuration(local_cluster)) as api:
         v1 = client.CoreV1Api(api)
         rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
-        watcher = asyncio.create_task(collect(v1, 5, timeout=30, resource_version=rv))
+        watcher = asyncio.create_task(collect(v1, 5, seconds=30, resource_version=rv))
         await asyncio.sleep(0.3)
         cut = await asyncio.to_thread(local_cluster.faults.cut_watches, "configmaps")
         assert cut == 1

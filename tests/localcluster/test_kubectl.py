@@ -119,7 +119,7 @@ def test_patch_merge_and_json_then_delete(kubectl: Kubectl, widgets: None) -> No
     )  # fmt: skip
     doc = json.loads(kubectl("get", "widget", "p", "-o", "json"))
     assert (doc["spec"]["colour"], doc["spec"]["until"]) == ("green", "2031-05-06")
-    assert 'deleted' in kubectl("delete", "widget", "p")
+    assert "deleted" in kubectl("delete", "widget", "p")
     out = kubectl("get", "widget", "p", check=False)
     assert 'widgets.example.lscsde.test "p" not found' in out
 
@@ -129,7 +129,9 @@ def test_get_watch_sees_a_change(kubectl: Kubectl, widgets: None) -> None:
     proc = kubectl.popen("get", "widgets", "-w", "--request-timeout", "20s")
     try:
         time.sleep(1.5)
-        kubectl("patch", "widget", "watched", "--type", "merge", "-p", '{"spec":{"colour":"green"}}')
+        kubectl(
+            "patch", "widget", "watched", "--type", "merge", "-p", '{"spec":{"colour":"green"}}'
+        )
         deadline = time.monotonic() + 15
         seen = []
         assert proc.stdout is not None
