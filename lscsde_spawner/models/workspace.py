@@ -1,0 +1,121 @@
+"""AnalyticsWorkspace: what a researcher may be granted, with its image, resources and storage."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from datetime import date
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import CRModel, Resource
+
+# A PVC name is a DNS-1123 subdomain.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_pvc_name(value: str | None) -> str | None:
+    if value and (len(value) > 253 or not _DNS_SUBDOMAIN.match(value)):
+        raise ValueError(f"{value!r} is not a valid PersistentVolumeClaim name")
+    return value
+
+
+def check_mount_path(value: str) -> str:
+    """Absolute, normalised, and not the root: a workspace must not mount over the filesystem."""
+    if not value.startswith("/") or posixpath.normpath(value) != value.rstrip("/") or value == "/":
+        raise ValueError(f"{value!r} is not an absolute, normalised mount path")
+    if "\x00" in value or ".." in value.split("/"):
+        raise ValueError(f"{value!r} is not an allowed mount path")
+    return value
+
+
+class Validity(CRModel):
+    available_from: date
+    expires: date
+
+
+class ResourceRequirements(CRModel):
+    """Kubernetes ResourceRequirements: requests and limits, either may be absent."""
+
+    requests: dict[str, str | int | float] = Field(default_factory=dict)
+    limits: dict[str, str | int | float] = Field(default_factory=dict)
+
+
+class WorkspaceClaim(CRModel):
+    name: str | None = None
+    storage_class_name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return check_pvc_name(v)
+
+
+class AdditionalStorage(CRModel):
+    mount_path: str
+    persistent_volume_claim: str
+    storage_class_name: str | None = None
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, v: str) -> str:
+        return check_mount_path(v)
+
+    @field_validator("persistent_volume_claim")
+    @classmethod
+    def _claim(cls, v: str) -> str:
+        if not v:
+            raise ValueError("a persistentVolumeClaim name is required")
+        return check_pvc_name(v) or v
+
+
+class JupyterWorkspace(CRModel):
+    image: str
+    extra_labels: dict[str, str] = Field(default_factory=dict)
+    default_uri: str | None = None
+    node_selector: dict[str, Any] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    resources: ResourceRequirements | None = None
+    persistent_volume_claim: WorkspaceClaim | None = None
+    additional_storage: list[AdditionalStorage] = Field(default_factory=list)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not v.strip() or any(c.isspace() for c in v):
+            raise ValueError(f"{v!r} is not a container image reference")
+        return v
+
+
+class VirtualMachineWorkspace(CRModel):
+    max_hosts: int | str | None = None
+
+
+class AnalyticsWorkspaceSpec(CRModel):
+    display_name: str
+    description: str
+    validity: Validity
+    jupyter_workspace: JupyterWorkspace | None = None
+    virtual_machine_workspace: VirtualMachineWorkspace | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AnalyticsWorkspaceSpec:
+        if self.jupyter_workspace is None and self.virtual_machine_workspace is None:
+            raise ValueError("one of jupyterWorkspace or virtualMachineWorkspace is required")
+        return self
+
+
+class AnalyticsWorkspaceStatus(CRModel):
+    status_text: str | None = None
+    persistent_volume_claim: str | None = None
+    additional_storage: dict[str, str] = Field(default_factory=dict)
+
+
+class AnalyticsWorkspace(Resource):
+    KIND: ClassVar[str] = "AnalyticsWorkspace"
+    PLURAL: ClassVar[str] = "analyticsworkspaces"
+
+    kind: str = "AnalyticsWorkspace"
+    spec: AnalyticsWorkspaceSpec
+    status: AnalyticsWorkspaceStatus | None = None
