@@ -84,8 +84,10 @@ async def run(objects: int, runs: int) -> dict[str, Any]:
             token = None
             while True:
                 kw = {"_continue": token} if token else {}
-                page = await v1.list_namespaced_config_map(NS, limit=500, **kw)
-                token = page.metadata._continue
+                resp = await v1.list_namespaced_config_map(
+                    NS, limit=500, _preload_content=False, **kw
+                )
+                token = json.loads(await resp.read())["metadata"].get("continue")
                 if not token:
                     break
 
