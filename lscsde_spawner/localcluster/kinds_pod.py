@@ -404,13 +404,15 @@ def _qos_amounts(resources: Any) -> dict[str, Decimal]:
 
 
 def qos_class(spec: Obj) -> str:
-    """Guaranteed / Burstable / BestEffort, by ComputePodQOS (of the defaulted spec)."""
+    """Guaranteed / Burstable / BestEffort, by ComputePodQOS."""
     requests: dict[str, Decimal] = {}
     limits: dict[str, Decimal] = {}
     guaranteed = True
     for c in dicts(spec.get("containers")) + dicts(spec.get("initContainers")):
         res = as_dict(c.get("resources"))
-        for source, total in ((res.get("requests"), requests), (res.get("limits"), limits)):
+        # As the API's defaulting does, a limit without a request requests the limit.
+        requested = {**as_dict(res.get("limits")), **as_dict(res.get("requests"))}
+        for source, total in ((requested, requests), (res.get("limits"), limits)):
             for name, amount in _qos_amounts(source).items():
                 total[name] = total.get(name, Decimal(0)) + amount
         if set(_qos_amounts(res.get("limits"))) != {"cpu", "memory"}:

@@ -29,6 +29,7 @@ from typing import Any
 
 from .api import Api, now_rfc3339
 from .container_runtime import ContainerExit, ContainerResult, ContainerRuntime, ExitHandler
+from .kinds_pod import parse_quantity, qos_class
 from .node_controllers import Writer, bind_claim, schedule_pod
 from .pod_status import (
     TERMINAL,
@@ -37,8 +38,6 @@ from .pod_status import (
     check_log_access,
     drop_empty,
     initial_statuses,
-    parse_quantity,
-    qos_class,
     terminated_state,
     uid,
 )

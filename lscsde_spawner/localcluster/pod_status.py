@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
-from fractions import Fraction
 from typing import Any
 
 from .api import now_rfc3339
 from .errors import bad_request
+from .kinds_pod import qos_class
 
 HOST_IP = "127.0.0.1"
 TERMINAL = ("Succeeded", "Failed")
@@ -246,51 +245,3 @@ def check_log_access(pod: dict[str, Any], container: str, *, previous: bool) -> 
         }.get(reason, reason)
         raise bad_request(f"{where} is waiting to start: {reason}")
     raise bad_request(f"{where} is waiting to start - no logs yet")
-
-
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z]*)$")
-_SUFFIXES = {"m": Fraction(1, 1000), "": Fraction(1)}
-_SUFFIXES.update({s: Fraction(1000**i) for i, s in enumerate("kMGTPE", 1)})
-_SUFFIXES.update({s + "i": Fraction(1024**i) for i, s in enumerate("KMGTPE", 1)})
-
-
-def parse_quantity(value: Any) -> Fraction:
-    """A Kubernetes resource quantity ("500m", "1Gi", "1e3") as an exact number."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match or match.group(2) not in _SUFFIXES:
-        raise ValueError(f"invalid quantity {value!r}")
-    return Fraction(match.group(1)) * _SUFFIXES[match.group(2)]
-
-
-def _compute(resources: dict[str, Any] | None) -> dict[str, Fraction]:
-    out = {}
-    for k, v in (resources or {}).items():
-        if k in ("cpu", "memory"):
-            try:
-                out[k] = parse_quantity(v)
-            except ValueError:
-                continue  # not our business to reject here; just not counted
-    return out
-
-
-def qos_class(spec: dict[str, Any]) -> str:
-    """Guaranteed / Burstable / BestEffort, by the rules of the API's ComputePodQOS."""
-    requests: dict[str, Fraction] = {}
-    limits: dict[str, Fraction] = {}
-    guaranteed = True
-    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        res = c.get("resources") or {}
-        lim = _compute(res.get("limits"))
-        # API defaulting: a limit without a request requests the limit.
-        req = {**lim, **_compute(res.get("requests"))}
-        for source, total in ((req, requests), (lim, limits)):
-            for k, v in source.items():
-                if v > 0:
-                    total[k] = total.get(k, Fraction(0)) + v
-        if not all(lim.get(k, 0) > 0 for k in ("cpu", "memory")):
-            guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and requests == limits:
-        return "Guaranteed"
-    return "Burstable"
