@@ -66,6 +66,9 @@ class ParseError:
     namespace: str | None
     name: str
     reason: str
+    # What could still be read of a broken binding, so only its own user is told about it.
+    username: str | None = None
+    workspace: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -94,9 +97,20 @@ def parse_one(model: type[R], obj: Any) -> R | ParseError:
     except ValidationError as err:
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         meta = meta if isinstance(meta, dict) else {}
+        spec = obj.get("spec") if isinstance(obj, dict) else None
+        spec = spec if isinstance(spec, dict) else {}
         return ParseError(
-            model.KIND, meta.get("namespace"), str(meta.get("name", "?")), describe(err)
+            model.KIND,
+            meta.get("namespace"),
+            str(meta.get("name", "?")),
+            describe(err),
+            username=_text(spec.get("username")),
+            workspace=_text(spec.get("workspace")),
         )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def parse_many(model: type[R], objs: Iterable[Any]) -> Parsed[R]:
