@@ -33,6 +33,14 @@ def _local_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crds(args: argparse.Namespace) -> int:
+    from .crds import crds_yaml
+
+    sys.stdout.write(crds_yaml())
+    sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lscsde-spawner", description="Tools for the lscsde-spawner JupyterHub spawner."
@@ -56,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the kubeconfig (default: DATA_DIR/kubeconfig or a temporary file)",
     )
     lc.set_defaults(func=_local_cluster)
+
+    crds = sub.add_parser(
+        "crds",
+        help="print the CustomResourceDefinitions of the workspace kinds",
+        description=(
+            "Print the CustomResourceDefinitions of the five xlscsde.nhs.uk/v1 kinds as one "
+            "multi-document YAML stream, e.g. `lscsde-spawner crds | kubectl apply -f -`."
+        ),
+    )
+    crds.set_defaults(func=_crds)
     return parser
 
 

@@ -11,6 +11,8 @@ from .base import CRModel, Resource
 
 
 class Claim(CRModel):
+    """A claim-based grant (not used yet); a malformed claim is reported to its user."""
+
     name: str
     operator: Literal["EQUALS", "NOT EQUALS", "IN", "NOT IN"]
     value: str

@@ -23,7 +23,12 @@ def check_pvc_name(value: str | None) -> str | None:
 
 def check_mount_path(value: str) -> str:
     """Absolute, normalised, and not the root: a workspace must not mount over the filesystem."""
-    if not value.startswith("/") or posixpath.normpath(value) != value.rstrip("/") or value == "/":
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or posixpath.normpath(value) != value.rstrip("/")
+        or value == "/"
+    ):
         raise ValueError(f"{value!r} is not an absolute, normalised mount path")
     if "\x00" in value or ".." in value.split("/"):
         raise ValueError(f"{value!r} is not an allowed mount path")
@@ -38,8 +43,9 @@ class Validity(CRModel):
 class ResourceRequirements(CRModel):
     """Kubernetes ResourceRequirements: requests and limits, either may be absent."""
 
-    requests: dict[str, str | int | float] = Field(default_factory=dict)
-    limits: dict[str, str | int | float] = Field(default_factory=dict)
+    # Either may be absent or null in objects in the field.
+    requests: dict[str, str | int | float] | None = None
+    limits: dict[str, str | int | float] | None = None
 
 
 class WorkspaceClaim(CRModel):
