@@ -1,0 +1,140 @@
+"""Kubernetes Events (events.k8s.io/v1) about what the spawner did, recorded best-effort."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+from kubernetes_asyncio.client import EventsV1Api
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from ..models.base import Resource
+
+WORKSPACE_CHANGED = "WorkspaceChanged"
+BINDING_CHANGED = "BindingChanged"
+DATASOURCE_CHANGED = "DataSourceChanged"
+DATASOURCE_BINDING_CHANGED = "DataSourceBindingChanged"
+SERVER_STARTED = "ServerStarted"
+SERVER_STOPPED = "ServerStopped"
+STORAGE_PROVISIONED = "StorageProvisioned"
+ACCESS_REFUSED = "AccessRefused"
+
+EventType = Literal["Normal", "Warning"]
+
+# Limits of the API server's event validation.
+NOTE_MAX_BYTES = 1024
+FIELD_MAX = 128  # reportingInstance, action, reason
+NAME_MAX = 253
+_REFERENCE_KEYS = ("apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "fieldPath")
+
+log = logging.getLogger(__name__)
+
+
+def micro_time(now: datetime | None = None) -> str:
+    """A Kubernetes MicroTime: RFC 3339 in UTC with microseconds."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, never cutting a character in half."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", errors="ignore")
+
+
+def event_name(regarding_name: str) -> str:
+    """`<regarding name>.<hex>`, shortened to fit a DNS subdomain."""
+    suffix = secrets.token_hex(8)
+    stem = regarding_name[: NAME_MAX - len(suffix) - 1].rstrip(".-") or "event"
+    return f"{stem}.{suffix}"
+
+
+def object_reference(obj: Resource) -> dict[str, Any]:
+    """The `regarding` reference of one of our custom resources."""
+    meta = obj.metadata
+    ref = {
+        "apiVersion": obj.api_version,
+        "kind": obj.KIND,
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+        "resourceVersion": meta.resource_version,
+    }
+    return {k: v for k, v in ref.items() if v}
+
+
+class EventRecorder:
+    """Records events about objects in `namespace`; a failure is logged, never raised."""
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        *,
+        controller: str = "lscsde-spawner",
+        instance: str | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.api = EventsV1Api(api_client)
+        self.namespace = namespace
+        self.controller = controller
+        self.instance = (instance or socket.gethostname())[:FIELD_MAX]
+        self.log = log or logging.getLogger(__name__)
+
+    def manifest(
+        self,
+        regarding: dict[str, Any],
+        reason: str,
+        note: str,
+        *,
+        type: EventType = "Normal",
+        action: str,
+    ) -> dict[str, Any]:
+        ref = {k: regarding[k] for k in _REFERENCE_KEYS if regarding.get(k)}
+        namespace = ref.setdefault("namespace", self.namespace)
+        return {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": event_name(str(ref.get("name", ""))), "namespace": namespace},
+            "eventTime": micro_time(),
+            "reportingController": self.controller,
+            "reportingInstance": self.instance,
+            "action": action[:FIELD_MAX],
+            "reason": reason[:FIELD_MAX],
+            "note": truncate_utf8(note, NOTE_MAX_BYTES),
+            "type": type,
+            "regarding": ref,
+        }
+
+    async def record(
+        self,
+        regarding: dict[str, Any],
+        reason: str,
+        note: str,
+        *,
+        type: EventType = "Normal",
+        action: str,
+    ) -> None:
+        """Create one event; logs a warning if the API refuses it or cannot be reached."""
+        try:
+            body = self.manifest(regarding, reason, note, type=type, action=action)
+            # A dict body is sent as it is, so eventTime keeps its microseconds.
+            namespace = body["metadata"]["namespace"]
+            await self.api.create_namespaced_event(namespace, cast(Any, body))
+        except Exception as exc:  # best effort: an event must never break a spawn
+            self.log.warning(
+                "could not record event %s about %s %s: %s",
+                reason,
+                regarding.get("kind", "?"),
+                regarding.get("name", "?"),
+                _short(exc),
+            )
+
+
+def _short(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    return f"{status} {getattr(exc, 'reason', '')}".strip() if status else repr(exc)
