@@ -1,0 +1,414 @@
+"""A watch-fed cache (informer) of workspaces, bindings, data sources and data-source bindings.
+
+One cache per hub process, namespace and event loop (`WorkspaceCache.shared`) keeps a local copy of
+the four kinds: it lists each, then watches from the list's resourceVersion, applying ADDED,
+MODIFIED and DELETED events and remembering the latest resourceVersion (bookmarks included).
+
+Failures, per kind:
+- the stream ends (server timeout, a proxy, a cut connection): resume from the last resourceVersion;
+- 410 Gone (history compacted past our resourceVersion): relist, replacing that kind's contents;
+- any other error: retry with exponential backoff and jitter up to `backoff_max`, logging a
+  warning once per failure streak and one line when it recovers;
+- every `resync_seconds` the kind is relisted anyway, to heal anything a watch may have missed.
+Once synced the cache keeps serving its last known state while it reconnects.
+
+An object that fails model parsing is kept in `errors()` (one log line per object version) and
+never affects other objects; it leaves `errors()` when it is fixed or deleted.
+
+Cached models are shared between callers and never mutated by the cache (every event stores a new
+object), so treat them as read-only: `model_copy()` one before changing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic
+
+from kubernetes_asyncio.client import CustomObjectsApi
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ..models import (
+    GROUP,
+    VERSION,
+    AnalyticsDataSource,
+    AnalyticsDataSourceBinding,
+    AnalyticsWorkspace,
+    AnalyticsWorkspaceBinding,
+    ParseError,
+    parse_one,
+)
+from ..models.base import R
+from ..usernames import USER_LABEL, normalise_username, username_label
+
+
+@dataclass(frozen=True)
+class UserSnapshot:
+    """What one user's spawn page needs, as of one moment."""
+
+    workspaces: dict[str, AnalyticsWorkspace]  # all parsed workspaces (by name)
+    bindings: list[AnalyticsWorkspaceBinding]  # this user's bindings (exact spec.username match)
+    malformed: list[ParseError]  # objects that did not parse (other users' bindings left out)
+    datasources: dict[str, AnalyticsDataSource]
+    datasource_bindings: list[AnalyticsDataSourceBinding]
+    from_cache: bool
+
+
+@dataclass
+class _Bad:
+    resource_version: str | None
+    error: ParseError
+
+
+class _Expired(Exception):
+    """410 Gone: our resourceVersion is older than the server's history."""
+
+
+def _meta(obj: Any) -> dict[str, Any]:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass(eq=False)
+class _Kind(Generic[R]):
+    """The cached objects of one kind, an optional index over them, and their watch state."""
+
+    model: type[R]
+    index_key: Callable[[R], str | None] = lambda _: None
+    log: logging.Logger | None = None  # None: no log lines (the one-off queries before sync)
+    items: dict[str, R] = field(default_factory=dict)
+    index: dict[str, dict[str, R]] = field(default_factory=dict)
+    bad: dict[str, _Bad] = field(default_factory=dict)
+    resource_version: str | None = None
+    listed_at: float = 0.0
+    fresh_from_list: bool = False
+    listed: bool = False
+    failures: int = 0
+
+    def replace(self, objs: Iterable[Any]) -> None:
+        """A relist: the new contents, with no await in between (readers never see half)."""
+        old_bad = self.bad
+        self.items, self.index, self.bad = {}, {}, {}
+        for obj in objs:
+            self._put(obj, old_bad.get(str(_meta(obj).get("name", "?"))))
+
+    def upsert(self, obj: Any) -> None:
+        name = str(_meta(obj).get("name", "?"))
+        old_bad = self.bad.pop(name, None)
+        self._drop(name)
+        self._put(obj, old_bad)
+
+    def delete(self, obj: Any) -> None:
+        name = str(_meta(obj).get("name", "?"))
+        self.bad.pop(name, None)
+        self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        old = self.items.pop(name, None)
+        key = self.index_key(old) if old is not None else None
+        if key is not None and key in self.index:
+            self.index[key].pop(name, None)
+            if not self.index[key]:
+                del self.index[key]
+
+    def _put(self, obj: Any, old_bad: _Bad | None) -> None:
+        meta = _meta(obj)
+        name = str(meta.get("name", "?"))
+        try:
+            parsed: R | ParseError = parse_one(self.model, obj)
+        except Exception as err:  # a bug in a validator must not break the other objects
+            parsed = ParseError(self.model.KIND, meta.get("namespace"), name, repr(err))
+        if isinstance(parsed, ParseError):
+            rv = meta.get("resourceVersion")
+            if self.log and (old_bad is None or old_bad.resource_version != rv):
+                self.log.warning("%s (resourceVersion %s); skipped", parsed, rv)
+            self.bad[name] = _Bad(rv, parsed)
+            return
+        self.items[name] = parsed
+        key = self.index_key(parsed)
+        if key is not None:
+            self.index.setdefault(key, {})[name] = parsed
+
+
+class WorkspaceCache:
+    """A local, watch-fed copy of the workspace custom resources in one namespace."""
+
+    BACKOFF_INITIAL: ClassVar[float] = 0.25
+    _shared: ClassVar[
+        weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WorkspaceCache]]
+    ] = weakref.WeakKeyDictionary()
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        *,
+        case_sensitive: bool = False,
+        resync_seconds: float = 300,
+        backoff_max: float = 30,
+        backoff_initial: float | None = None,
+        trust_user_label: bool = False,
+        log: logging.Logger | None = None,
+    ) -> None:
+        """`trust_user_label`: before sync, list only the bindings labelled `USER_LABEL` for the
+        user instead of all bindings. Only for namespaces where every binding is known to carry
+        a correct label; results are still filtered by spec.username, so a label never grants."""
+        self.api_client = api_client
+        self.namespace = namespace
+        self.case_sensitive = case_sensitive
+        self.resync_seconds = resync_seconds
+        self.backoff_max = backoff_max
+        self.backoff_initial = backoff_initial or self.BACKOFF_INITIAL
+        self.trust_user_label = trust_user_label
+        self.log = log or logging.getLogger(__name__)
+        self._api = CustomObjectsApi(api_client)
+        self._owns_client = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._synced = asyncio.Event()
+        self._kinds = self._new_kinds()
+
+    def _new_kinds(self, quiet: bool = False) -> dict[str, _Kind[Any]]:
+        log = None if quiet else self.log
+
+        def by_user(b: AnalyticsWorkspaceBinding) -> str | None:
+            # A name that normalises to "" is nobody's: never indexed, never matched.
+            return self._normalise(b.spec.username or "") or None
+
+        def by_workspace(b: AnalyticsDataSourceBinding) -> str | None:
+            return b.spec.workspace
+
+        kinds: list[_Kind[Any]] = [
+            _Kind(AnalyticsWorkspace, log=log),
+            _Kind(AnalyticsWorkspaceBinding, by_user, log=log),
+            _Kind(AnalyticsDataSource, log=log),
+            _Kind(AnalyticsDataSourceBinding, by_workspace, log=log),
+        ]
+        return {k.model.PLURAL: k for k in kinds}
+
+    def _normalise(self, username: str) -> str:
+        return normalise_username(username, case_sensitive=self.case_sensitive)
+
+    @classmethod
+    def shared(
+        cls, api_client_factory: Callable[[], ApiClient], namespace: str, **kw: Any
+    ) -> WorkspaceCache:
+        """The one cache for this namespace in the running event loop, made on first use (with
+        a client from `api_client_factory`, closed by `stop()`); later callers' `kw` are ignored.
+        Call `await cache.start()` (idempotent) before relying on it."""
+        loop = asyncio.get_running_loop()
+        caches = cls._shared.setdefault(loop, {})
+        cache = caches.get(namespace)
+        if cache is None:
+            cache = caches[namespace] = cls(api_client_factory(), namespace, **kw)
+            cache._owns_client = True
+        assert isinstance(cache, cls)
+        return cache
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        for plural, kind in self._kinds.items():
+            name = f"lscsde-cache-{self.namespace}-{plural}"
+            self._tasks.append(asyncio.create_task(self._run(plural, kind), name=name))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._synced.clear()
+        self._kinds = self._new_kinds()
+        caches = self._shared.get(asyncio.get_running_loop(), {})
+        if caches.get(self.namespace) is self:
+            del caches[self.namespace]
+        if self._owns_client:
+            await self.api_client.close()
+
+    @property
+    def synced(self) -> bool:
+        """True once the first list of every kind has succeeded (and until `stop()`)."""
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float) -> bool:  # noqa: ASYNC109 (the shared interface)
+        """Wait up to `timeout` seconds for the first sync; True when synced."""
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def snapshot_for(self, username: str) -> UserSnapshot:
+        """This user's bindings and everything else a spawn needs: from the cache once synced
+        (no API call), else from direct queries filtered the same way."""
+        if self.synced:
+            return self._snapshot(self._kinds, username, from_cache=True)
+        return self._snapshot(await self._direct(username), username, from_cache=False)
+
+    def workspaces(self) -> dict[str, AnalyticsWorkspace]:
+        return dict(self._kinds[AnalyticsWorkspace.PLURAL].items)
+
+    def datasources(self) -> dict[str, AnalyticsDataSource]:
+        return dict(self._kinds[AnalyticsDataSource.PLURAL].items)
+
+    def datasource_bindings_for(self, workspace: str) -> list[AnalyticsDataSourceBinding]:
+        index = self._kinds[AnalyticsDataSourceBinding.PLURAL].index
+        return list(index.get(workspace, {}).values())
+
+    def errors(self) -> list[ParseError]:
+        return [bad.error for kind in self._kinds.values() for bad in kind.bad.values()]
+
+    def _snapshot(
+        self, kinds: dict[str, _Kind[Any]], username: str, from_cache: bool
+    ) -> UserSnapshot:
+        user = self._normalise(username)
+        bindings = kinds[AnalyticsWorkspaceBinding.PLURAL]
+        malformed = [
+            bad.error
+            for kind in kinds.values()
+            for bad in kind.bad.values()
+            # Another user's broken binding is none of this user's business.
+            if kind is not bindings or (user and self._normalise(bad.error.username or "") == user)
+        ]
+        return UserSnapshot(
+            workspaces=dict(kinds[AnalyticsWorkspace.PLURAL].items),
+            bindings=list(bindings.index.get(user, {}).values()) if user else [],
+            malformed=malformed,
+            datasources=dict(kinds[AnalyticsDataSource.PLURAL].items),
+            datasource_bindings=list(kinds[AnalyticsDataSourceBinding.PLURAL].items.values()),
+            from_cache=from_cache,
+        )
+
+    async def _direct(self, username: str) -> dict[str, _Kind[Any]]:
+        """One list per kind, parsed into throwaway kinds. Bindings: all of them by default,
+        because a label is written by some tools only and goes stale when another tool edits
+        spec.username; narrowing by label could hide a grant. One extra list, before sync only."""
+        kinds = self._new_kinds(quiet=True)
+        selectors: dict[str, str | None] = dict.fromkeys(kinds)
+        if self.trust_user_label:
+            label = username_label(username, case_sensitive=self.case_sensitive)
+            selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
+        docs = await asyncio.gather(*(self._list_raw(p, selectors[p]) for p in kinds))
+        for kind, doc in zip(kinds.values(), docs, strict=True):
+            kind.replace(doc.get("items") or [])
+        return kinds
+
+    # -- list and watch ---------------------------------------------------------------------
+
+    async def _list_raw(self, plural: str, label_selector: str | None = None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        doc = await self._api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, _request_timeout=60, **kw
+        )
+        assert isinstance(doc, dict)
+        return doc
+
+    async def _run(self, plural: str, kind: _Kind[Any]) -> None:
+        while True:
+            try:
+                due = time.monotonic() - kind.listed_at >= self.resync_seconds
+                if kind.resource_version is None or due:
+                    await self._list(plural, kind)
+                await self._watch(plural, kind)
+            except asyncio.CancelledError:
+                raise
+            except _Expired as err:
+                kind.resource_version = None
+                if not kind.fresh_from_list:
+                    self.log.info("%s watch expired (%s); relisting", plural, err)
+                    continue
+                await self._failed(plural, kind, err)  # 410 straight after a list: do not spin
+            except Exception as err:
+                await self._failed(plural, kind, err)
+
+    async def _failed(self, plural: str, kind: _Kind[Any], err: Exception) -> None:
+        kind.failures += 1
+        cap = min(self.backoff_max, self.backoff_initial * 2 ** (kind.failures - 1))
+        delay = cap * random.uniform(0.5, 1.0)
+        if kind.failures == 1:
+            self.log.warning(
+                "Cannot list/watch %s in %s: %s; retrying with backoff (up to %ss)",
+                plural, self.namespace, _describe(err), self.backoff_max,
+            )  # fmt: skip
+        await asyncio.sleep(delay)
+
+    def _progress(self, plural: str, kind: _Kind[Any]) -> None:
+        if kind.failures:
+            self.log.info("%s in %s: recovered after %d failures", plural, self.namespace,
+                          kind.failures)  # fmt: skip
+            kind.failures = 0
+
+    async def _list(self, plural: str, kind: _Kind[Any]) -> None:
+        doc = await self._list_raw(plural)
+        kind.replace(doc.get("items") or [])
+        kind.resource_version = _meta(doc).get("resourceVersion")
+        kind.listed_at = time.monotonic()
+        kind.fresh_from_list = kind.listed = True
+        self._progress(plural, kind)
+        if not self._synced.is_set() and all(k.listed for k in self._kinds.values()):
+            self._synced.set()
+            self.log.info("Workspace cache for %s synced", self.namespace)
+
+    async def _watch(self, plural: str, kind: _Kind[Any]) -> None:
+        """One watch request, until the server or the network ends it."""
+        timeout = max(1, int(self.resync_seconds - (time.monotonic() - kind.listed_at)))
+        since: dict[str, Any] = (
+            {"resource_version": kind.resource_version} if kind.resource_version else {}
+        )
+        resp = await self._api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, watch=True, allow_watch_bookmarks=True,
+            timeout_seconds=timeout, _preload_content=False, _request_timeout=(30, timeout + 30),
+            **since,
+        )  # fmt: skip
+        try:
+            if resp.status == 410:
+                raise _Expired(await resp.text())
+            if resp.status != 200:
+                raise ApiException(status=resp.status, reason=(await resp.text())[:300])
+            started, events, buffer = time.monotonic(), 0, b""
+            async for chunk in resp.content.iter_any():
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        self._apply(plural, kind, json.loads(line))
+                        events += 1
+            if not events and time.monotonic() - started < 1:
+                raise ConnectionError("watch closed at once")  # back off rather than spin
+        finally:
+            resp.close()
+
+    def _apply(self, plural: str, kind: _Kind[Any], event: dict[str, Any]) -> None:
+        etype, obj = event.get("type"), event.get("object")
+        if etype == "ERROR":
+            status = obj if isinstance(obj, dict) else {}
+            if status.get("code") == 410:
+                raise _Expired(status.get("message", "410 Gone"))
+            reason = f"{status.get('reason')}: {status.get('message')}"
+            raise ApiException(status=status.get("code") or 500, reason=reason)
+        if etype in ("ADDED", "MODIFIED"):
+            kind.upsert(obj)
+        elif etype == "DELETED":
+            kind.delete(obj)
+        elif etype != "BOOKMARK":  # a bookmark carries only a resourceVersion (no namespace)
+            self.log.debug("%s watch: ignoring event type %r", plural, etype)
+        rv = _meta(obj).get("resourceVersion")
+        if rv:
+            kind.resource_version = str(rv)
+        kind.fresh_from_list = False
+        self._progress(plural, kind)
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, ApiException):
+        return f"HTTP {err.status} {err.reason}"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

@@ -1,0 +1,441 @@
+"""The watch-fed workspace cache against the embedded API: convergence, faults, zero-call reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from lscsde_spawner.crds import load_crds
+from lscsde_spawner.kube.cache import WorkspaceCache
+from lscsde_spawner.localcluster import LocalCluster
+from lscsde_spawner.models import (
+    GROUP,
+    VERSION,
+    AnalyticsDataSource,
+    AnalyticsDataSourceBinding,
+    AnalyticsWorkspace,
+    AnalyticsWorkspaceBinding,
+)
+from lscsde_spawner.testing import client_configuration
+from lscsde_spawner.usernames import USER_LABEL, username_label
+
+NS = "default"
+WS, WSB = AnalyticsWorkspace.PLURAL, AnalyticsWorkspaceBinding.PLURAL
+DS, DSB = AnalyticsDataSource.PLURAL, AnalyticsDataSourceBinding.PLURAL
+MERGE = "application/merge-patch+json"
+
+
+# -- CRDs and objects ---------------------------------------------------------------------------
+
+
+async def install_crds(api: ApiClient) -> None:
+    ext: Any = client.ApiextensionsV1Api(api)  # accepts plain dicts, whatever its stubs say
+    for crd in load_crds():
+        await ext.create_custom_resource_definition(crd)
+
+
+def workspace(name: str, **jupyter: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalyticsWorkspace",
+        "metadata": {"name": name},
+        "spec": {
+            "displayName": name.title(),
+            "description": "a workspace",
+            "validity": {"availableFrom": "2024-01-01", "expires": "2030-12-31"},
+            "jupyterWorkspace": {"image": "jupyter/base:1", **jupyter},
+        },
+    }
+
+
+GROUP_CLAIM = {"name": "group", "operator": "EQUALS", "value": "x"}
+BAD_CLAIM = {"name": "group"}  # the schema allows it; the model wants operator and value
+
+
+def binding(
+    name: str, username: str | None, ws: str = "ws1", labels: dict[str, str] | None = None,
+    claims: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    spec: dict[str, Any] = {"workspace": ws, "expires": "2030-06-30"}
+    if username is not None:
+        spec["username"] = username
+    if claims or username is None:
+        spec["claims"] = claims or [GROUP_CLAIM]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalyticsWorkspaceBinding",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": spec,
+    }
+
+
+def datasource(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalyticsDataSource",
+        "metadata": {"name": name},
+        "spec": {"type": "pvc", "displayName": name},
+    }
+
+
+def ds_binding(name: str, ws: str, ds: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalyticsDataSourceBinding",
+        "metadata": {"name": name},
+        "spec": {"workspace": ws, "datasource": ds},
+    }
+
+
+class Objects:
+    """create/patch/delete custom objects in the test namespace."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.co: Any = client.CustomObjectsApi(api)  # takes _content_type, unlike its stubs
+
+    async def create(self, plural: str, obj: dict[str, Any]) -> None:
+        await self.co.create_namespaced_custom_object(GROUP, VERSION, NS, plural, obj)
+
+    async def patch(self, plural: str, name: str, patch: dict[str, Any]) -> None:
+        await self.co.patch_namespaced_custom_object(
+            GROUP, VERSION, NS, plural, name, patch, _content_type=MERGE
+        )
+
+    async def delete(self, plural: str, name: str) -> None:
+        await self.co.delete_namespaced_custom_object(GROUP, VERSION, NS, plural, name)
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Poll until `check()` is true, for up to 5 seconds."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(api: ApiClient, **kw: Any) -> AsyncIterator[WorkspaceCache]:
+    cache = WorkspaceCache(api, NS, backoff_initial=0.05, backoff_max=0.5, **kw)
+    await cache.start()
+    try:
+        yield cache
+    finally:
+        await cache.stop()
+
+
+@pytest_asyncio.fixture
+async def objects(kube_client: ApiClient) -> Objects:
+    await install_crds(kube_client)
+    return Objects(kube_client)
+
+
+@pytest_asyncio.fixture
+async def cache(kube_client: ApiClient, objects: Objects) -> AsyncIterator[WorkspaceCache]:
+    async with running(kube_client) as c:
+        assert await c.wait_synced(5)
+        yield c
+
+
+@asynccontextmanager
+async def own_cluster(**kw: Any) -> AsyncIterator[tuple[LocalCluster, ApiClient, Objects]]:
+    with LocalCluster(**kw) as cluster:
+        async with ApiClient(client_configuration(cluster)) as api:
+            await install_crds(api)
+            yield cluster, api, Objects(api)
+
+
+def bindings_of(snap: Any) -> set[str]:
+    return {b.name for b in snap.bindings}
+
+
+# -- sharing and lifecycle ----------------------------------------------------------------------
+
+
+async def test_shared_is_one_per_namespace_and_loop(local_cluster: LocalCluster) -> None:
+    made: list[ApiClient] = []
+
+    def factory() -> ApiClient:
+        made.append(ApiClient(client_configuration(local_cluster)))
+        return made[-1]
+
+    a = WorkspaceCache.shared(factory, NS)
+    assert WorkspaceCache.shared(factory, NS) is a
+    other = WorkspaceCache.shared(factory, "other")
+    assert other is not a and len(made) == 2
+
+    async def in_another_loop() -> bool:
+        cache = WorkspaceCache.shared(factory, NS)
+        await cache.stop()
+        return cache is not a
+
+    assert await asyncio.to_thread(asyncio.run, in_another_loop())
+    await a.stop()  # closes the client it was made with; the next lookup makes a new cache
+    assert WorkspaceCache.shared(factory, NS) is not a
+    for cache in (WorkspaceCache.shared(factory, NS), other):
+        await cache.stop()
+
+
+async def test_stop_cancels_watches_cleanly(kube_client: ApiClient, objects: Objects) -> None:
+    cache = WorkspaceCache(kube_client, NS)
+    await cache.start()
+    await cache.start()  # idempotent
+    assert await cache.wait_synced(5)
+    tasks = list(cache._tasks)
+    assert len(tasks) == 4
+    await cache.stop()
+    assert all(t.done() for t in tasks) and not cache.synced
+
+
+# -- convergence --------------------------------------------------------------------------------
+
+
+async def test_converges_on_create_update_delete(cache: WorkspaceCache, objects: Objects) -> None:
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("b1", " Alice@Example.org ", "ws1"))
+    await objects.create(WSB, binding("b-claims", None, "ws1"))  # no username: in no user's list
+    await objects.create(DS, datasource("d1"))
+    await objects.create(DSB, ds_binding("db1", "ws1", "d1"))
+    await eventually(lambda: len(cache._kinds[WSB].items) == 2 and "db1" in str(
+        cache.datasource_bindings_for("ws1")))  # fmt: skip
+
+    snap = await cache.snapshot_for("alice@example.ORG")
+    assert snap.from_cache and bindings_of(snap) == {"b1"}
+    assert set(snap.workspaces) == {"ws1"} and set(snap.datasources) == {"d1"}
+    assert [b.name for b in snap.datasource_bindings] == ["db1"]
+    assert [b.name for b in cache.datasource_bindings_for("ws1")] == ["db1"]
+
+    # An edit of the username moves the binding between users.
+    await objects.patch(WSB, "b1", {"spec": {"username": "bob"}})
+    await eventually(lambda: "bob" in cache._kinds[WSB].index)
+    assert bindings_of(await cache.snapshot_for("alice@example.org")) == set()
+    assert bindings_of(await cache.snapshot_for("BOB")) == {"b1"}
+    assert set(cache._kinds[WSB].index) == {"bob"}  # the old entry is gone, not left empty
+
+    await objects.patch(DSB, "db1", {"spec": {"workspace": "ws2"}})
+    await eventually(lambda: cache.datasource_bindings_for("ws1") == [])
+    assert [b.name for b in cache.datasource_bindings_for("ws2")] == ["db1"]
+
+    await objects.delete(WSB, "b1")
+    await objects.delete(WS, "ws1")
+    await eventually(lambda: not cache.workspaces())
+    assert bindings_of(await cache.snapshot_for("bob")) == set()
+
+
+async def test_case_sensitive_matching(kube_client: ApiClient, objects: Objects) -> None:
+    await objects.create(WSB, binding("b1", "Alice"))
+    async with running(kube_client, case_sensitive=True) as cache:
+        assert await cache.wait_synced(5)
+        assert bindings_of(await cache.snapshot_for("Alice")) == {"b1"}
+        assert bindings_of(await cache.snapshot_for("alice")) == set()
+
+
+async def test_resumes_after_a_watch_drop(
+    cache: WorkspaceCache, objects: Objects, local_cluster: LocalCluster
+) -> None:
+    await objects.create(WSB, binding("b1", "alice"))
+    await eventually(lambda: "b1" in cache._kinds[WSB].items)
+    local_cluster.requests.reset()
+    assert local_cluster.faults.cut_watches(WSB) == 1
+    await objects.create(WSB, binding("b2", "alice"))
+    await objects.delete(WSB, "b1")
+    await eventually(lambda: set(cache._kinds[WSB].items) == {"b2"})
+    # Resumed from the last resourceVersion: a new watch, no relist.
+    assert local_cluster.requests.count("watch", WSB) >= 1
+    assert local_cluster.requests.count("list", WSB) == 0
+
+
+async def test_relists_after_410_gone(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lscsde_spawner.kube.cache")
+    async with own_cluster(history_size=5) as (cluster, api, objects):
+        await objects.create(WSB, binding("b0", "alice"))
+        async with running(api) as cache:
+            assert await cache.wait_synced(5)
+            await objects.create(WSB, binding("b1", "alice"))  # an event: rv moves past the list's
+            await eventually(lambda: "b1" in cache._kinds[WSB].items)
+            cluster.requests.reset()
+            # The reconnect waits while 20 changes push our resourceVersion out of history.
+            cluster.faults.delay(0.5, verb="watch", path=WSB, times=1)
+            assert cluster.faults.cut_watches(WSB) == 1
+            for i in range(10):
+                await objects.create(WSB, binding(f"c{i}", "carol"))
+            await objects.patch(WSB, "b1", {"spec": {"username": "dave"}})
+            await objects.delete(WSB, "b0")
+            for i in range(9):
+                await objects.patch(WSB, "c0", {"spec": {"comments": f"edit {i}"}})
+
+            want = {f"c{i}" for i in range(10)}
+            await eventually(lambda: bindings_of_sync(cache, "carol") == want)
+            assert bindings_of(await cache.snapshot_for("dave")) == {"b1"}
+            assert bindings_of(await cache.snapshot_for("alice")) == set()
+            assert cache._kinds[WSB].items["c0"].spec.comments == "edit 8"
+            assert cluster.requests.count("list", WSB) >= 1  # the 410 made it relist
+            assert any("expired" in r.getMessage() for r in caplog.records)
+
+
+def bindings_of_sync(cache: WorkspaceCache, user: str) -> set[str]:
+    return set(cache._kinds[WSB].index.get(user, {}))
+
+
+async def test_bookmarks_advance_the_resource_version() -> None:
+    async with (
+        own_cluster(bookmark_interval=0.1) as (cluster, api, objects),
+        running(api) as cache,
+    ):
+        assert await cache.wait_synced(5)
+        before = int(cache._kinds[WSB].resource_version or 0)
+        await objects.create(WS, workspace("ws1"))  # another kind: bindings see bookmarks
+        await eventually(lambda: int(cache._kinds[WSB].resource_version or 0) > before)
+        assert cache._kinds[WSB].failures == 0
+        cluster.requests.reset()
+        await objects.create(WSB, binding("b1", "alice"))
+        await eventually(lambda: "b1" in cache._kinds[WSB].items)
+        assert cluster.requests.count("list") == 0
+
+
+async def test_backs_off_on_list_errors_then_recovers(
+    kube_client: ApiClient, objects: Objects, local_cluster: LocalCluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    await objects.create(WSB, binding("b1", "alice"))
+    local_cluster.faults.fail(status=500, verb="list", path=WSB, times=4)
+    caplog.set_level(logging.INFO, logger="lscsde_spawner.kube.cache")
+    async with running(kube_client) as cache:
+        assert await cache.wait_synced(5)
+        assert bindings_of(await cache.snapshot_for("alice")) == {"b1"}
+    assert local_cluster.requests.count("list", WSB) == 5
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings  # once per failure streak, not per retry
+    assert WSB in warnings[0].getMessage() and "500" in warnings[0].getMessage()
+    assert any("recovered after 4 failures" in r.getMessage() for r in caplog.records)
+
+
+async def test_backoff_grows_with_jitter_and_is_capped(
+    kube_client: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = WorkspaceCache(kube_client, NS, backoff_initial=1, backoff_max=8)
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    for _ in range(6):
+        await cache._failed(WSB, cache._kinds[WSB], RuntimeError("boom"))
+    monkeypatch.undo()
+    caps = [1, 2, 4, 8, 8, 8]
+    assert all(cap / 2 <= s <= cap for s, cap in zip(slept, caps, strict=True)), slept
+
+
+# -- malformed objects --------------------------------------------------------------------------
+
+
+async def test_malformed_objects_are_reported_and_isolated(
+    cache: WorkspaceCache, objects: Objects, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="lscsde_spawner.kube.cache")
+    await objects.create(WS, workspace("broken", persistentVolumeClaim={"name": "Not_A_PVC"}))
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("b1", "alice"))
+    await objects.create(WSB, binding("bad-alice", "Alice", claims=[BAD_CLAIM]))
+    await objects.create(WSB, binding("bad-bob", "bob", claims=[BAD_CLAIM]))
+    await eventually(lambda: len(cache.errors()) == 3 and "b1" in cache._kinds[WSB].items)
+
+    snap = await cache.snapshot_for("alice")
+    assert set(snap.workspaces) == {"ws1"} and bindings_of(snap) == {"b1"}
+    # Alice sees her own broken binding and the broken workspace, not Bob's binding.
+    assert {(e.kind, e.name) for e in snap.malformed} == {
+        ("AnalyticsWorkspace", "broken"), ("AnalyticsWorkspaceBinding", "bad-alice")}  # fmt: skip
+    assert "Not_A_PVC" in next(e.reason for e in snap.malformed if e.name == "broken")
+    assert len([r for r in caplog.records if "broken" in r.getMessage()]) == 1
+
+    fix = {"spec": {"jupyterWorkspace": {"persistentVolumeClaim": {"name": "broken-pvc"}}}}
+    await objects.patch(WS, "broken", fix)
+    await objects.delete(WSB, "bad-alice")
+    await eventually(lambda: {e.name for e in cache.errors()} == {"bad-bob"})
+    assert set(cache.workspaces()) == {"broken", "ws1"}
+
+
+async def test_resync_relists_without_repeating_log_lines(
+    kube_client: ApiClient, objects: Objects, local_cluster: LocalCluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.WARNING, logger="lscsde_spawner.kube.cache")
+    await objects.create(WSB, binding("bad", "bob", claims=[BAD_CLAIM]))
+    async with running(kube_client, resync_seconds=0.5) as cache:
+        assert await cache.wait_synced(5)
+        await eventually(lambda: local_cluster.requests.count("list", WSB) >= 3)
+        assert [e.name for e in cache.errors()] == ["bad"]
+    assert len([r for r in caplog.records if "bad" in r.getMessage()]) == 1
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+async def test_no_api_calls_once_synced(
+    cache: WorkspaceCache, objects: Objects, local_cluster: LocalCluster
+) -> None:
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("b1", "alice"))
+    await eventually(lambda: "b1" in cache._kinds[WSB].items)
+    local_cluster.requests.reset()
+    for _ in range(100):
+        snap = await cache.snapshot_for("alice")
+        assert bindings_of(snap) == {"b1"}
+    assert local_cluster.requests.count("get") + local_cluster.requests.count("list") == 0
+
+
+async def test_snapshots_are_copies(cache: WorkspaceCache, objects: Objects) -> None:
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("b1", "alice"))
+    await eventually(lambda: "b1" in cache._kinds[WSB].items and bool(cache.workspaces()))
+    snap = await cache.snapshot_for("alice")
+    snap.workspaces.clear()
+    snap.bindings.clear()
+    again = await cache.snapshot_for("alice")
+    assert set(again.workspaces) == {"ws1"} and bindings_of(again) == {"b1"}
+
+
+async def test_direct_queries_before_sync(
+    kube_client: ApiClient, objects: Objects, local_cluster: LocalCluster
+) -> None:
+    mine = {USER_LABEL: username_label("alice")}
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("labelled", "Alice", labels=mine))
+    await objects.create(WSB, binding("unlabelled", "alice"))
+    await objects.create(WSB, binding("stale-label", "mallory", labels=mine))
+    await objects.create(WSB, binding("bad-bob", "bob", claims=[BAD_CLAIM]))
+    await objects.create(DS, datasource("d1"))
+    await objects.create(DSB, ds_binding("db1", "ws1", "d1"))
+
+    cache = WorkspaceCache(kube_client, NS)  # never started: not synced
+    snap = await cache.snapshot_for("alice")
+    assert not snap.from_cache
+    assert bindings_of(snap) == {"labelled", "unlabelled"}  # spec.username decides, not labels
+    assert set(snap.workspaces) == {"ws1"} and set(snap.datasources) == {"d1"}
+    assert [b.name for b in snap.datasource_bindings] == ["db1"] and snap.malformed == []
+    assert cache.errors() == []  # direct queries leave the cache alone
+
+    # Trusting the label narrows the query; spec.username still decides.
+    local_cluster.requests.reset()
+    trusting = WorkspaceCache(kube_client, NS, trust_user_label=True)
+    assert bindings_of(await trusting.snapshot_for("ALICE")) == {"labelled"}
+    assert local_cluster.requests.count("list", WSB) == 1
+
+
+async def test_stop_before_sync_is_clean(
+    kube_client: ApiClient, objects: Objects, local_cluster: LocalCluster
+) -> None:
+    local_cluster.faults.fail(status=503, verb="list", path=WSB, times=None)
+    cache = WorkspaceCache(kube_client, NS, backoff_initial=0.05)
+    await cache.start()
+    assert not await cache.wait_synced(0.3)
+    await cache.stop()
+    assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("lscsde-cache"))
