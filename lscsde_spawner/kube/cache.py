@@ -299,8 +299,15 @@ class WorkspaceCache:
             label = username_label(username, case_sensitive=self.case_sensitive)
             selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
         docs = await asyncio.gather(*(self._list_raw(p, selectors[p]) for p in kinds))
-        for kind, doc in zip(kinds.values(), docs, strict=True):
-            kind.replace(doc.get("items") or [])
+        user = self._normalise(username)
+        for plural, kind, doc in zip(kinds, kinds.values(), docs, strict=True):
+            items = doc.get("items") or []
+            if plural == AnalyticsWorkspaceBinding.PLURAL:
+                # Parse only this user's bindings: building models for all of them is most of
+                # the cold path's cost. A binding whose username cannot be read is kept, so it
+                # is parsed and reported as malformed.
+                items = [o for o in items if _raw_user_matches(o, user, self._normalise)]
+            kind.replace(items)
         return kinds
 
     # -- list and watch ---------------------------------------------------------------------
@@ -412,3 +419,9 @@ def _describe(err: Exception) -> str:
     if isinstance(err, ApiException):
         return f"HTTP {err.status} {err.reason}"
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _raw_user_matches(obj: Any, user: str, normalise: Callable[[str], str]) -> bool:
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    raw = spec.get("username") if isinstance(spec, dict) else None
+    return not isinstance(raw, str) or normalise(raw) == user
