@@ -34,6 +34,10 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.localcluster_bench
 
+bench-access: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.access_bench $(BENCH_ARGS)
+
 local-cluster: install
 	$(BIN)/lscsde-spawner local-cluster --port 6443 --data-dir .demo/cluster
 
