@@ -16,7 +16,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 
 def check_pvc_name(value: str | None) -> str | None:
-    if value and (len(value) > 253 or not _DNS_SUBDOMAIN.match(value)):
+    if value and (len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value)):
         raise ValueError(f"{value!r} is not a valid PersistentVolumeClaim name")
     return value
 
