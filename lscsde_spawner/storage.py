@@ -1,0 +1,452 @@
+"""Which volumes a workspace's pod gets: pure planning, no I/O.
+
+``plan_storage`` turns a workspace and its attached data sources into a ``StoragePlan``: the
+PVCs to create when missing and the mounts; ``apply_plan`` adds the plan to the pod manifest
+(JSON shape, as ``ApiClient().sanitize_for_serialization(pod)`` yields) and returns a new dict.
+Two promises: storage is never silently missing, and nobody gets a mount they are not granted.
+Anything that cannot be planned raises ``StoragePlanError`` (a ``ValueError``) with a message
+that names the workspace, data source or mounts concerned; the spawner fails the spawn with it.
+
+The workspace PVC
+    ``spec.jupyterWorkspace.persistentVolumeClaim.name`` if set, else
+    ``status.persistentVolumeClaim`` if set, else ``claim_prefix`` + workspace name (an empty
+    string counts as unset). Always in ``claims``: created when missing, with the workspace's
+    ``persistentVolumeClaim.storageClassName``, else ``settings.storage_class``, else ``None``
+    (the cluster's default class; ``""`` in the settings means "no class", as in Kubernetes).
+    Mounted writable at ``mount_path_template``.
+
+Additional storage
+    Each ``additionalStorage`` entry is mounted writable at its ``mountPath``. An entry that
+    names a ``storageClassName`` is also in ``claims`` (created when missing, with that class and
+    the settings' access modes and capacity): the class only means something for a claim we may
+    create. An entry without one refers to a claim provisioned by someone else (shared project
+    data): creating an empty stand-in would hide a typo or a missing provision behind an empty
+    directory, so it is listed in ``StoragePlan.required_claims()`` instead, for the spawner to
+    check and fail loudly when it is missing.
+
+Data sources
+    AnalyticsDataSource has no PVC field. Its claim is the annotation
+    ``datasource_claim_annotation`` (default ``xlscsde.nhs.uk/persistent-volume-claim``) on the
+    data source when present and non-empty, else ``datasource_claim_template`` (default
+    ``datasource-{datasource}``). This is compatible with the field reference: annotations are
+    object metadata that any tool may add without a schema change, objects written by other
+    tools stay valid, and an object without the annotation still gets a well-defined name.
+    Whoever may edit a data source may point it at any claim in the namespace, so editing data
+    sources must stay an administrator's right. Data-source claims are never created (an empty
+    volume would silently stand in for the data): they are in ``required_claims()``. They are
+    mounted at ``datasource_mount_template`` (default ``/data/{datasource}``), read-only unless
+    ``datasource_read_only`` is False: both the volume's ``persistentVolumeClaim.readOnly`` and
+    the mount's ``readOnly`` are set.
+
+Templates
+    ``{workspace}`` (and, in the data-source templates, ``{datasource}``) are the only
+    placeholders; no attribute access, indexing, conversion or format spec. They are filled with
+    object names checked as DNS-1123 subdomains, never with free text. Mount paths that result
+    must be absolute and normalised, without ``..``, and not ``/``; claim names must be valid
+    PersistentVolumeClaim names.
+
+Volumes and mount paths
+    One volume per claim (``lscsde-`` + claim name); a claim mounted at several paths shares it.
+    A claim mounted both read-only and writable is an error: the writable mount would defeat the
+    read-only one. Volume names are DNS-1123 labels: a claim name with dots or too long for 63
+    characters is sanitised and given a short hash suffix, and a name already taken (in the plan
+    or in the pod) gets a different hash, so names never collide. Two mounts at the same path
+    (compared after normalisation, so ``/a/`` is ``/a``) are an error naming both, across the
+    workspace, additional storage, data sources and the mounts already in the container. A path
+    inside another is allowed, as Kubernetes allows it.
+
+The admin's own volumes
+    ``apply_plan(..., keep_admin_volumes=False)`` drops every volume in the pod except
+    KubeSpawner's own (``jupyterhub-internal-certs``), and every mount or device of a dropped
+    volume in any container, so the pod never mounts an unknown volume. With True they stay, and
+    their mount paths take part in the collision check.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import posixpath
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .models import AnalyticsDataSource, AnalyticsWorkspace, JupyterWorkspace
+from .models.workspace import check_mount_path
+
+Purpose = Literal["workspace", "additional", "datasource"]
+
+VOLUME_PREFIX = "lscsde-"
+WORKSPACE_LABEL = "xlscsde.nhs.uk/workspace"
+# Volumes KubeSpawner adds itself (internal SSL); never dropped with the admin's volumes.
+KUBESPAWNER_VOLUMES = frozenset({"jupyterhub-internal-certs"})
+ACCESS_MODES = frozenset({"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"})
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_MAX_LABEL = 63
+_MAX_SUBDOMAIN = 253
+_HASH_LEN = 8
+
+
+class StoragePlanError(ValueError):
+    """The storage of a workspace cannot be planned; the message is fit to show a user."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    claim_prefix: str = "workspace-"
+    storage_class: str | None = None
+    access_modes: tuple[str, ...] = ("ReadWriteMany",)
+    capacity: str = "10Gi"
+    mount_path_template: str = "/home/jovyan/{workspace}"
+    datasource_mount_template: str = "/data/{datasource}"
+    datasource_read_only: bool = True
+    datasource_claim_template: str = "datasource-{datasource}"
+    datasource_claim_annotation: str = "xlscsde.nhs.uk/persistent-volume-claim"
+    keep_admin_volumes: bool = True
+
+
+@dataclass(frozen=True)
+class ClaimToEnsure:
+    """A PVC to create when it does not exist (an existing one is used as it is)."""
+
+    name: str
+    storage_class: str | None
+    access_modes: tuple[str, ...]
+    size: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Mount:
+    volume: str
+    claim: str
+    mount_path: str
+    read_only: bool
+    purpose: Purpose
+    source: str = ""  # the workspace or data source the mount comes from
+
+    def describe(self) -> str:
+        if self.purpose == "workspace":
+            return f"the storage of workspace {self.source!r} (PVC {self.claim!r})"
+        if self.purpose == "additional":
+            return f"additional storage of workspace {self.source!r} (PVC {self.claim!r})"
+        return f"data source {self.source!r} (PVC {self.claim!r})"
+
+
+@dataclass(frozen=True)
+class StoragePlan:
+    claims: tuple[ClaimToEnsure, ...]  # PVCs to create when missing
+    mounts: tuple[Mount, ...]
+
+    def volumes(self) -> list[dict[str, Any]]:
+        """One Kubernetes Volume per distinct volume name, in mount order."""
+        out: dict[str, dict[str, Any]] = {}
+        for m in self.mounts:
+            if m.volume not in out:
+                source: dict[str, Any] = {"claimName": m.claim}
+                if m.read_only:
+                    source["readOnly"] = True
+                out[m.volume] = {"name": m.volume, "persistentVolumeClaim": source}
+        return list(out.values())
+
+    def volume_mounts(self) -> list[dict[str, Any]]:
+        """The Kubernetes VolumeMounts, in plan order (``readOnly`` only when true, as a real
+        API server stores them)."""
+        out = []
+        for m in self.mounts:
+            mount: dict[str, Any] = {"name": m.volume, "mountPath": m.mount_path}
+            if m.read_only:
+                mount["readOnly"] = True
+            out.append(mount)
+        return out
+
+    def required_claims(self) -> tuple[str, ...]:
+        """Claims that are mounted but never created: they must already exist, and a spawn
+        must fail when one does not."""
+        ensured = {c.name for c in self.claims}
+        return tuple(dict.fromkeys(m.claim for m in self.mounts if m.claim not in ensured))
+
+
+# -- names and templates ---------------------------------------------------------------------
+
+
+def _check_name(value: str, what: str) -> str:
+    """A DNS-1123 subdomain (object and PVC names), else StoragePlanError naming ``what``."""
+    if not (0 < len(value) <= _MAX_SUBDOMAIN and _DNS_SUBDOMAIN.fullmatch(value)):
+        raise StoragePlanError(f"{what} {value!r} is not a valid Kubernetes name")
+    return value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_HASH_LEN]
+
+
+def _label_value(name: str) -> str:
+    """``name`` as a label value: itself when it fits, else truncated with a hash suffix."""
+    if len(name) <= _MAX_LABEL and _LABEL_VALUE.fullmatch(name):
+        return name
+    head = name[: _MAX_LABEL - _HASH_LEN - 1].rstrip("-._")
+    return f"{head}-{_digest(name)}" if head else _digest(name)
+
+
+def volume_name(claim: str, taken: Iterable[str] = ()) -> str:
+    """A DNS-1123 label for the volume of ``claim``, not in ``taken``: ``lscsde-<claim>`` when
+    that is a valid label, else sanitised (dots to hyphens, truncated) with a hash suffix."""
+    used = set(taken)
+    natural = VOLUME_PREFIX + claim
+    if len(natural) <= _MAX_LABEL and _DNS_LABEL.fullmatch(natural) and natural not in used:
+        return natural
+    clean = re.sub(r"[^a-z0-9-]", "-", natural.lower())
+    head = clean[: _MAX_LABEL - _HASH_LEN - 1].rstrip("-")
+    salt = 0
+    while True:
+        name = f"{head}-{_digest(claim if salt == 0 else f'{claim}#{salt}')}"
+        if name not in used:
+            return name
+        salt += 1
+
+
+def _fill(template: str, values: Mapping[str, str], what: str) -> str:
+    """``template`` with its placeholders, each one of ``values``, replaced."""
+    allowed = ", ".join("{" + k + "}" for k in values)
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise StoragePlanError(f"{what} {template!r} is not a valid template: {exc}") from exc
+    for _literal, name, spec, conversion in fields:
+        if name is not None and (name not in values or spec or conversion):
+            raise StoragePlanError(
+                f"{what} {template!r} may only use the placeholders {allowed}, as they are"
+            )
+    return template.format_map(values)
+
+
+def _mount_path(path: str, what: str) -> str:
+    """An absolute, normalised path (without a trailing slash), else StoragePlanError."""
+    try:
+        check_mount_path(path)
+    except ValueError as exc:
+        raise StoragePlanError(f"{what}: {exc}") from exc
+    return path.rstrip("/")
+
+
+def _same_path(path: str) -> str:
+    """The form mount paths are compared in: ``/a/`` and ``/a//b/.`` are ``/a`` and ``/a/b``."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+# -- the rules -------------------------------------------------------------------------------
+
+
+def _jupyter(ws: AnalyticsWorkspace) -> JupyterWorkspace:
+    jw = ws.spec.jupyter_workspace
+    if jw is None:
+        raise StoragePlanError(f"workspace {ws.name!r} is not a Jupyter workspace")
+    return jw
+
+
+def workspace_claim_name(ws: AnalyticsWorkspace, settings: StorageSettings) -> str:
+    """The workspace PVC: spec name, else status name, else prefix + workspace name."""
+    jw = ws.spec.jupyter_workspace
+    spec_name = jw.persistent_volume_claim.name if jw and jw.persistent_volume_claim else None
+    if spec_name:
+        return _check_name(
+            spec_name, f"workspace {ws.name!r}: spec.jupyterWorkspace.persistentVolumeClaim.name"
+        )
+    status_name = ws.status.persistent_volume_claim if ws.status else None
+    if status_name:
+        return _check_name(status_name, f"workspace {ws.name!r}: status.persistentVolumeClaim")
+    name = _check_name(ws.name, "workspace name")
+    return _check_name(
+        settings.claim_prefix + name, f"workspace {name!r}: claim prefix + workspace name"
+    )
+
+
+def workspace_storage_class(ws: AnalyticsWorkspace, settings: StorageSettings) -> str | None:
+    """The workspace's ``persistentVolumeClaim.storageClassName``, else the settings' class,
+    else None (the cluster's default)."""
+    jw = ws.spec.jupyter_workspace
+    own = (
+        jw.persistent_volume_claim.storage_class_name if jw and jw.persistent_volume_claim else None
+    )
+    return own or settings.storage_class
+
+
+def datasource_claim_name(ds: AnalyticsDataSource, settings: StorageSettings) -> str:
+    """The data source's annotation when present and non-empty, else the claim template."""
+    name = _check_name(ds.name, "data source name")
+    key = settings.datasource_claim_annotation
+    annotated = ds.metadata.annotations.get(key) if key else None
+    if annotated:
+        return _check_name(annotated, f"data source {name!r}: annotation {key}")
+    claim = _fill(
+        settings.datasource_claim_template, {"datasource": name}, "datasource_claim_template"
+    )
+    return _check_name(claim, f"data source {name!r}: claim from datasource_claim_template")
+
+
+def _check_settings(settings: StorageSettings) -> None:
+    modes = settings.access_modes
+    if not modes or any(m not in ACCESS_MODES for m in modes):
+        raise StoragePlanError(
+            f"access modes {list(modes)!r} are not valid: use some of {sorted(ACCESS_MODES)}"
+        )
+
+
+def _check_paths(entries: Iterable[tuple[str, str]]) -> None:
+    """(mount path, description) pairs: an exact duplicate is an error naming both."""
+    seen: dict[str, str] = {}
+    for path, what in entries:
+        key = _same_path(path)
+        if key in seen:
+            raise StoragePlanError(
+                f"mount path {key!r} is used twice: by {seen[key]} and by {what}"
+            )
+        seen[key] = what
+
+
+def _with_volumes(pending: Sequence[Mount], taken: Iterable[str] = ()) -> list[Mount]:
+    """Give each claim one volume name, unique among themselves and ``taken``; a claim mounted
+    both read-only and writable is an error."""
+    used = set(taken)
+    first: dict[str, Mount] = {}
+    out = []
+    for m in pending:
+        if m.claim in first:
+            earlier = first[m.claim]
+            if earlier.read_only != m.read_only:
+                ro, rw = (earlier, m) if earlier.read_only else (m, earlier)
+                raise StoragePlanError(
+                    f"PVC {m.claim!r} would be mounted read-only for {ro.describe()} and writable "
+                    f"for {rw.describe()}; the writable mount would defeat the read-only one"
+                )
+            out.append(dataclasses.replace(m, volume=earlier.volume))
+        else:
+            named = dataclasses.replace(m, volume=volume_name(m.claim, used))
+            used.add(named.volume)
+            first[m.claim] = named
+            out.append(named)
+    return out
+
+
+def plan_storage(
+    ws: AnalyticsWorkspace,
+    datasources: Sequence[AnalyticsDataSource],
+    settings: StorageSettings,
+) -> StoragePlan:
+    """The PVCs to ensure and the mounts for ``ws`` with ``datasources`` attached (mounted in
+    the order given, each data source once)."""
+    _check_settings(settings)
+    name = _check_name(ws.name, "workspace name")
+    jw = _jupyter(ws)
+    labels = {WORKSPACE_LABEL: _label_value(name)}
+
+    claims: dict[str, ClaimToEnsure] = {}
+
+    def ensure(claim: str, storage_class: str | None) -> None:
+        if claim not in claims:  # the first wins: the workspace claim, then entries in order
+            claims[claim] = ClaimToEnsure(
+                claim, storage_class, tuple(settings.access_modes), settings.capacity, labels
+            )
+
+    ws_claim = workspace_claim_name(ws, settings)
+    ensure(ws_claim, workspace_storage_class(ws, settings))
+    ws_path = _fill(settings.mount_path_template, {"workspace": name}, "mount_path_template")
+    pending = [
+        Mount("", ws_claim, _mount_path(ws_path, f"workspace {name!r}"), False, "workspace", name)
+    ]
+
+    for i, extra in enumerate(jw.additional_storage):
+        at = f"workspace {name!r}: additionalStorage[{i}]"
+        claim = _check_name(extra.persistent_volume_claim, f"{at}.persistentVolumeClaim")
+        if extra.storage_class_name:
+            ensure(claim, extra.storage_class_name)
+        path = _mount_path(extra.mount_path, f"{at}.mountPath")
+        pending.append(Mount("", claim, path, False, "additional", name))
+
+    seen: set[str] = set()
+    for ds in datasources:
+        ds_name = _check_name(ds.name, "data source name")
+        if ds_name in seen:
+            continue
+        seen.add(ds_name)
+        claim = datasource_claim_name(ds, settings)
+        path = _fill(
+            settings.datasource_mount_template,
+            {"workspace": name, "datasource": ds_name},
+            "datasource_mount_template",
+        )
+        path = _mount_path(path, f"data source {ds_name!r}")
+        pending.append(Mount("", claim, path, settings.datasource_read_only, "datasource", ds_name))
+
+    mounts = _with_volumes(pending)
+    _check_paths((m.mount_path, m.describe()) for m in mounts)
+    return StoragePlan(tuple(claims.values()), tuple(mounts))
+
+
+# -- the pod ---------------------------------------------------------------------------------
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _existing(volume: str) -> str:
+    owner = "KubeSpawner's" if volume in KUBESPAWNER_VOLUMES else "the admin's"
+    return f"{owner} volume {volume!r}"
+
+
+def apply_plan(
+    pod: Mapping[str, Any],
+    plan: StoragePlan,
+    *,
+    container: str = "notebook",
+    keep_admin_volumes: bool,
+) -> dict[str, Any]:
+    """A new pod dict (JSON shape) with the plan's volumes and mounts added to ``container``;
+    the admin's volumes kept or dropped. ``pod`` is not modified."""
+    new: dict[str, Any] = copy.deepcopy(dict(pod))
+    spec = new.get("spec")
+    if not isinstance(spec, dict):
+        raise StoragePlanError("the pod manifest has no spec to add storage to")
+    target = next((c for c in _dicts(spec.get("containers")) if c.get("name") == container), None)
+    if target is None:
+        raise StoragePlanError(f"the pod has no container named {container!r} to mount storage in")
+
+    volumes = _dicts(spec.get("volumes"))
+    if not keep_admin_volumes:
+        dropped = {v.get("name") for v in volumes} - KUBESPAWNER_VOLUMES
+        volumes = [v for v in volumes if v.get("name") not in dropped]
+        for key in ("initContainers", "containers", "ephemeralContainers"):
+            for c in _dicts(spec.get(key)):
+                for refs in ("volumeMounts", "volumeDevices"):
+                    if isinstance(c.get(refs), list):
+                        c[refs] = [r for r in _dicts(c[refs]) if r.get("name") not in dropped]
+
+    # Rename a planned volume whose name the pod already uses.
+    present = {str(v.get("name")) for v in volumes}
+    used = present | {m.volume for m in plan.mounts}
+    renamed: dict[str, str] = {}
+    for m in plan.mounts:
+        if m.volume in present and m.volume not in renamed:
+            renamed[m.volume] = volume_name(m.claim, used)
+            used.add(renamed[m.volume])
+    mounts = tuple(
+        dataclasses.replace(m, volume=renamed.get(m.volume, m.volume)) for m in plan.mounts
+    )
+    final = dataclasses.replace(plan, mounts=mounts)
+
+    existing = _dicts(target.get("volumeMounts"))
+    _check_paths(
+        [(str(m.get("mountPath", "")), _existing(str(m.get("name")))) for m in existing]
+        + [(m.mount_path, m.describe()) for m in mounts]
+    )
+    spec["volumes"] = volumes + final.volumes()
+    target["volumeMounts"] = existing + final.volume_mounts()
+    return new
