@@ -75,12 +75,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .models import AnalyticsDataSource, AnalyticsWorkspace, JupyterWorkspace
-from .models.workspace import check_mount_path
+from .models.workspace import WORKSPACE_LABEL, check_mount_path
 
 Purpose = Literal["workspace", "additional", "datasource"]
 
 VOLUME_PREFIX = "lscsde-"
-WORKSPACE_LABEL = "xlscsde.nhs.uk/workspace"
 # Volumes KubeSpawner adds itself (internal SSL); never dropped with the admin's volumes.
 KUBESPAWNER_VOLUMES = frozenset({"jupyterhub-internal-certs"})
 ACCESS_MODES = frozenset({"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"})

@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CRModel, Resource
 
+# The label naming a workspace on the pods and PVCs made for it.
+WORKSPACE_LABEL = "xlscsde.nhs.uk/workspace"
+
 # A PVC name is a DNS-1123 subdomain.
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
