@@ -1,0 +1,78 @@
+# JupyterHub configuration for lscsde-spawner on a real Kubernetes cluster.
+#
+# Users see only the analytics workspaces they are granted today (AnalyticsWorkspaceBinding with
+# their username), start one from the spawn form or the REST API, and get a pod with that
+# workspace's image, resources, labels, tolerations, node selector and storage.
+#
+# Install the CRDs once:   lscsde-spawner crds | kubectl apply -f -
+# The hub's service account needs: get/list/watch on analyticsworkspaces,
+# analyticsworkspacebindings, analyticsdatasources, analyticsdatasourcebindings (xlscsde.nhs.uk);
+# patch on analyticsworkspaces/status; get/create on persistentvolumeclaims; create on
+# events.k8s.io events; plus what KubeSpawner itself needs (pods, events).
+#
+# ruff: noqa: F821  (`c` is provided by JupyterHub when it loads this file)
+
+# -- The spawner ------------------------------------------------------------------------------
+c.JupyterHub.spawner_class = "lscsde"  # entry point for lscsde_spawner.spawner:WorkspaceSpawner
+
+# Where the single-user pods and their PVCs go.
+c.KubeSpawner.namespace = "jupyterhub"
+# Where the workspace custom resources live (default: the namespace above).
+c.WorkspaceSpawner.workspace_namespace = "jupyterhub"
+
+# Defaults for anything a workspace does not set (a workspace's own values win).
+c.KubeSpawner.image = "quay.io/jupyter/base-notebook:2024-05-01"
+c.KubeSpawner.cpu_limit = 2.0
+c.KubeSpawner.mem_limit = "4G"
+c.KubeSpawner.start_timeout = 300
+
+# -- Access policy ----------------------------------------------------------------------------
+c.WorkspaceSpawner.time_zone = "Europe/London"  # what "today" means for validity and expiry
+c.WorkspaceSpawner.case_sensitive_usernames = False  # binding usernames compared casefolded
+c.WorkspaceSpawner.expiring_days = 7  # highlight workspaces expiring sooner than this
+# Leave empty to use the form template's message; plain text (escaped) otherwise.
+c.WorkspaceSpawner.no_workspaces_message = ""
+
+# -- Storage ----------------------------------------------------------------------------------
+# Workspace PVC name: spec.jupyterWorkspace.persistentVolumeClaim.name, else
+# status.persistentVolumeClaim, else this prefix + the workspace name. Created when missing.
+c.WorkspaceSpawner.workspace_claim_prefix = "workspace-"
+c.WorkspaceSpawner.workspace_storage_class = "azurefile-csi"  # None: the cluster default
+c.WorkspaceSpawner.workspace_access_modes = ["ReadWriteMany"]
+c.WorkspaceSpawner.workspace_capacity = "10Gi"
+c.WorkspaceSpawner.workspace_mount_path_template = "/home/jovyan/{workspace}"
+# Data sources bound to the workspace: their PVC is named by this annotation on the
+# AnalyticsDataSource, else by the template; they must already exist.
+c.WorkspaceSpawner.datasource_claim_annotation = "xlscsde.nhs.uk/persistent-volume-claim"
+c.WorkspaceSpawner.datasource_claim_template = "datasource-{datasource}"
+c.WorkspaceSpawner.datasource_mount_template = "/data/{datasource}"
+c.WorkspaceSpawner.datasource_read_only = True
+# Keep volumes configured here (e.g. a z2jh per-user home directory) beside the workspace's.
+c.WorkspaceSpawner.keep_admin_volumes = True
+
+
+# -- Optional: adjust each workspace's profile ------------------------------------------------
+def profile_hook(spawner, workspace, profile):
+    """Called for every offered workspace; return a changed profile or None to keep it."""
+    if workspace.name.startswith("gpu-"):
+        profile["kubespawner_override"].setdefault("node_selector", {})["gpu"] = "true"
+    return profile
+
+
+c.WorkspaceSpawner.profile_hook = profile_hook
+
+# -- Named servers: one server per workspace ---------------------------------------------------
+# POST /hub/api/users/{name}/servers/{server} {"user_options": {"profile": "<workspace>"}}
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 5
+
+# -- Authentication ---------------------------------------------------------------------------
+# The authenticator goes here. Usernames must match AnalyticsWorkspaceBinding spec.username
+# (compared after normalisation), e.g. with Entra ID / Azure AD:
+# c.JupyterHub.authenticator_class = "azuread"
+# c.AzureAdOAuthenticator.tenant_id = "..."
+# c.AzureAdOAuthenticator.client_id = "..."
+# c.AzureAdOAuthenticator.client_secret = "..."
+# c.AzureAdOAuthenticator.oauth_callback_url = "https://jupyter.example.org/hub/oauth_callback"
+# c.AzureAdOAuthenticator.username_claim = "upn"
+# c.Authenticator.allow_all = True

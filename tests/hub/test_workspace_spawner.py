@@ -1,0 +1,445 @@
+"""End to end: WorkspaceSpawner in a real JupyterHub against the embedded cluster.
+
+Workspaces, bindings and data sources are created through the Kubernetes API; what the tests
+check is what the Hub answers and what reached the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from lscsde_spawner.crds import load_crds
+from lscsde_spawner.localcluster import LocalCluster
+from lscsde_spawner.models import GROUP, VERSION
+from lscsde_spawner.spawner import WorkspaceSpawner
+
+from .conftest import NAMESPACE, RunningHub, StartHub
+
+pytestmark = pytest.mark.hub
+
+TODAY = datetime.now(UTC).date()
+FUTURE = str(TODAY + timedelta(days=365))
+PAST = str(TODAY - timedelta(days=3))
+WS_IMAGE = "quay.io/jupyter/scipy-notebook:2024-05-01"
+
+
+def day(offset: int) -> str:
+    return str(TODAY + timedelta(days=offset))
+
+
+async def install(api: ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    for crd in load_crds():
+        await ext.create_custom_resource_definition(cast(Any, crd))
+
+
+async def create(
+    api: ApiClient,
+    plural: str,
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": spec,
+    }
+    await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, body
+    )
+
+
+async def workspace(
+    api: ApiClient,
+    name: str,
+    *,
+    available: str = PAST,
+    expires: str = FUTURE,
+    jupyter: dict[str, Any] | None = None,
+    vm: bool = False,
+) -> None:
+    spec: dict[str, Any] = {
+        "displayName": name.title(),
+        "description": f"<script>alert('{name}')</script>",
+        "validity": {"availableFrom": available, "expires": expires},
+    }
+    if vm:
+        spec["virtualMachineWorkspace"] = {"maxHosts": 1}
+    else:
+        spec["jupyterWorkspace"] = jupyter or {"image": WS_IMAGE}
+    await create(api, "analyticsworkspaces", "AnalyticsWorkspace", name, spec)
+
+
+async def bind(api: ApiClient, name: str, ws: str, user: str, expires: str = FUTURE) -> None:
+    await create(
+        api,
+        "analyticsworkspacebindings",
+        "AnalyticsWorkspaceBinding",
+        name,
+        {"workspace": ws, "username": user, "expires": expires},
+    )
+
+
+async def pods(api: ApiClient) -> list[str]:
+    listed = await client.CoreV1Api(api).list_namespaced_pod(NAMESPACE)
+    return sorted(p.metadata.name for p in listed.items)
+
+
+async def pvcs(api: ApiClient) -> list[str]:
+    listed = await client.CoreV1Api(api).list_namespaced_persistent_volume_claim(NAMESPACE)
+    return sorted(p.metadata.name for p in listed.items)
+
+
+async def start_hub(hub_factory: StartHub, **config: Any) -> RunningHub:
+    hub = await hub_factory(spawner_class=WorkspaceSpawner, spawner_config=config)
+    return hub
+
+
+def wait_for_spawns(hub: RunningHub, seconds: float = 20) -> None:
+    """Make POST .../server wait for the spawn, so a refusal is the response's status."""
+    hub.app.tornado_application.settings["slow_spawn_timeout"] = seconds
+
+
+async def post_start(hub: RunningHub, user: str, options: Any, server: str = "") -> tuple[int, str]:
+    path = f"users/{user}/servers/{server}" if server else f"users/{user}/server"
+    async with hub.http.post(
+        hub.url("hub/api", path), headers=hub.headers, json={"user_options": options}
+    ) as r:
+        return r.status, await r.text()
+
+
+FULL = {
+    "image": WS_IMAGE,
+    "resources": {
+        "requests": {"cpu": "500m", "memory": "512Mi"},
+        "limits": {"cpu": "2", "memory": "1Gi", "nvidia.com/gpu": "1"},
+    },
+    "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "nodeSelector": {"pool": "analytics"},
+    "extraLabels": {"project": "diabetes"},
+    "defaultUri": "/lab/tree/ws1",
+    "additionalStorage": [
+        {
+            "mountPath": "/mnt/shared",
+            "persistentVolumeClaim": "shared-ref",
+            "storageClassName": "standard",
+        }
+    ],
+}
+
+
+async def test_rest_start_builds_workspace_pod_and_storage(
+    hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1", jupyter=FULL)
+    await bind(kube_client, "b1", "ws1", "alice")
+    await create(
+        kube_client,
+        "analyticsdatasources",
+        "AnalyticsDataSource",
+        "hes",
+        {"displayName": "HES", "type": "databricks"},
+    )
+    await create(
+        kube_client,
+        "analyticsdatasourcebindings",
+        "AnalyticsDataSourceBinding",
+        "hes-ws1",
+        {"workspace": "ws1", "datasource": "hes"},
+    )
+    await client.CoreV1Api(kube_client).create_namespaced_persistent_volume_claim(
+        NAMESPACE,
+        cast(
+            Any,
+            {
+                "metadata": {"name": "datasource-hes"},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
+    )
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    assert await hub.start_server("alice", {"profile": "ws1"}) == 202
+    await hub.wait_ready("alice")
+
+    pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)
+    [c] = pod.spec.containers
+    assert c.image == WS_IMAGE
+    assert pod.metadata.labels["xlscsde.nhs.uk/workspace"] == "ws1"
+    assert pod.metadata.labels["project"] == "diabetes"
+    assert pod.spec.node_selector == {"pool": "analytics"}
+    assert any(t.key == "gpu" for t in pod.spec.tolerations)
+    assert c.resources.limits["nvidia.com/gpu"] == "1"
+    assert hub.user("alice").spawner.default_url == "/lab/tree/ws1"
+    mounts = {m.mount_path: m for m in c.volume_mounts}
+    assert "/home/jovyan/ws1" in mounts
+    assert "/mnt/shared" in mounts
+    assert mounts["/data/hes"].read_only is True
+    claims = {
+        v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim
+    }
+    assert {"workspace-ws1", "shared-ref", "datasource-hes"} <= claims
+    assert "workspace-ws1" in await pvcs(kube_client)
+
+    got = await client.CustomObjectsApi(kube_client).get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, "analyticsworkspaces", "ws1"
+    )
+    assert got["status"]["statusText"] == "Provisioned"
+    assert got["status"]["persistentVolumeClaim"] == "workspace-ws1"
+
+    # Stop and start again: the PVC is reused, not created twice.
+    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
+    for _ in range(100):
+        if "jupyter-alice" not in await pods(kube_client):
+            break
+        await asyncio.sleep(0.1)
+    assert await hub.start_server("alice", {"profile": "ws1"}) == 202
+    await hub.wait_ready("alice")
+    creates = [
+        r
+        for r in local_cluster.requests.entries
+        if r.verb == "create" and r.resource == "persistentvolumeclaims" and r.status == 201
+    ]
+    assert len(creates) == 3  # datasource-hes (the test), workspace-ws1, shared-ref; once each
+
+    # Raw JSON: the kubelet's own events lack eventTime, which the client model rejects.
+    resp = await client.EventsV1Api(kube_client).list_namespaced_event(
+        NAMESPACE, _preload_content=False
+    )
+    items = (await resp.json())["items"]
+    about = [e for e in items if (e.get("regarding") or {}).get("name") == "ws1"]
+    reasons = [e["reason"] for e in about]
+    assert "ServerStarted" in reasons and "ServerStopped" in reasons
+    assert any("alice" in e.get("note", "") and "jupyter-alice" in e.get("note", "") for e in about)
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "text"),
+    [
+        ({"profile": "bobs"}, 403, "not granted"),
+        ({"profile": "old"}, 403, "expired"),
+        ({"profile": "later"}, 403, "available from"),
+        ({"profile": "vm"}, 403, "virtual-machine"),
+        ({"profile": "nosuch"}, 404, "does not exist"),
+        ({"profile": "../x"}, 400, "not a valid workspace name"),
+        ({"profile": 5}, 400, "must be a workspace name"),
+        ({"profile": ["ws1"]}, 400, "must be a workspace name"),
+        ({}, 400, "Name a workspace"),
+    ],
+)
+async def test_forged_starts_are_refused(
+    hub_factory: StartHub, kube_client: ApiClient, options: Any, status: int, text: str
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await workspace(kube_client, "ws2")
+    await workspace(kube_client, "bobs")
+    await workspace(kube_client, "old", expires=day(-1))
+    await workspace(kube_client, "later", available=day(5))
+    await workspace(kube_client, "vm", vm=True)
+    for ws in ("ws1", "ws2", "old", "later", "vm"):
+        await bind(kube_client, f"alice-{ws}", ws, "alice")
+    await bind(kube_client, "bob-bobs", "bobs", "bob")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    wait_for_spawns(hub)
+    got, body = await post_start(hub, "alice", options)
+    assert got == status, body
+    assert text in body
+    assert await pods(kube_client) == []
+    assert await pvcs(kube_client) == []
+    resp = await client.EventsV1Api(kube_client).list_namespaced_event(
+        NAMESPACE, _preload_content=False
+    )
+    reasons = [e["reason"] for e in (await resp.json())["items"]]
+    assert "ServerStarted" not in reasons and "ServerStopped" not in reasons
+
+
+async def test_workspace_deleted_after_listing_is_404(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await bind(kube_client, "b1", "ws1", "alice")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    spawner = hub.user("alice").spawner
+    assert [p["slug"] for p in await spawner._workspace_profiles()] == ["ws1"]
+    await client.CustomObjectsApi(kube_client).delete_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, "analyticsworkspaces", "ws1"
+    )
+    wait_for_spawns(hub)
+    got, body = await post_start(hub, "alice", {"profile": "ws1"})
+    assert got == 404, body
+    assert await pods(kube_client) == [] and await pvcs(kube_client) == []
+
+
+async def test_pvc_failure_fails_spawn_without_pod(
+    hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await bind(kube_client, "b1", "ws1", "alice")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    local_cluster.faults.fail(status=500, verb="create", path="persistentvolumeclaims")
+    wait_for_spawns(hub)
+    got, body = await post_start(hub, "alice", {"profile": "ws1"})
+    assert got == 500, body
+    assert "Storage for workspace 'ws1' failed" in body
+    assert await pods(kube_client) == []
+
+
+async def test_named_server_and_single_workspace_default(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await bind(kube_client, "b1", "ws1", "alice")
+    hub = await hub_factory(spawner_class=WorkspaceSpawner)
+    hub.app.allow_named_servers = True
+    hub.app.tornado_application.settings["allow_named_servers"] = True
+    await hub.create_user("alice")
+    wait_for_spawns(hub)
+    got, body = await post_start(hub, "alice", {"profile": "ws1"}, server="analysis")
+    assert got in (201, 202), body
+    for _ in range(100):
+        if "jupyter-alice--analysis" in await pods(kube_client):
+            break
+        await asyncio.sleep(0.1)
+    assert "jupyter-alice--analysis" in await pods(kube_client)
+    # Exactly one workspace permitted and none named: that one is used.
+    got, body = await post_start(hub, "alice", {})
+    assert got in (201, 202), body
+
+
+async def test_form_lists_exactly_the_users_workspaces(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "plus")
+    await workspace(kube_client, "dash")
+    await bind(kube_client, "b-plus", "plus", "joe+a@x.com")
+    await bind(kube_client, "b-dash", "dash", "joe-a@x.com")
+    hub = await start_hub(hub_factory)
+    for name in ("joe+a@x.com", "joe-a@x.com", "nobody"):
+        await hub.api("POST", "users", body={"usernames": [name]}, expect=(201,))
+    plus = hub.user("joe+a@x.com").spawner
+    dash = hub.user("joe-a@x.com").spawner
+    assert [p["slug"] for p in await plus._workspace_profiles()] == ["plus"]
+    assert [p["slug"] for p in await dash._workspace_profiles()] == ["dash"]
+    form = await hub.user("nobody").spawner._render_form()
+    assert "no workspaces available" in form
+    nobody = hub.user("nobody").spawner
+    nobody.no_workspaces_message = "Ask <b>the data team</b>"
+    assert "Ask &lt;b&gt;the data team&lt;/b&gt;" in await nobody._render_form()
+    rendered = await plus._render_form()
+    assert 'value="plus"' in rendered and 'value="dash"' not in rendered
+    assert "<script>alert" not in rendered
+
+
+def test_today_is_a_date() -> None:
+    assert isinstance(TODAY, date)
+
+
+async def test_progress_reports_storage(
+    hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await bind(kube_client, "b1", "ws1", "alice")
+    hub = await start_hub(hub_factory)
+    # Keep the spawn pending for a progress poll (as in the vanilla KubeSpawner progress test).
+    local_cluster.faults.delay(1.5, verb="watch", path=r"/namespaces/default/pods$", times=1)
+    await hub.create_user("alice")
+    assert await hub.start_server("alice", {"profile": "ws1"}) == 202
+    events = await hub.progress("alice")
+    messages = [e.get("message", "") for e in events]
+    assert any(
+        "Created PersistentVolumeClaim workspace-ws1 for workspace ws1" in m for m in messages
+    )
+    assert events[-1]["ready"] is True
+
+
+async def test_second_start_forgets_previous_workspace_settings(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "big", jupyter=FULL | {"additionalStorage": []})
+    await workspace(kube_client, "plain")
+    await bind(kube_client, "b-big", "big", "alice")
+    await bind(kube_client, "b-plain", "plain", "alice")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    assert await hub.start_server("alice", {"profile": "big"}) == 202
+    await hub.wait_ready("alice")
+    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
+    for _ in range(100):
+        if not await pods(kube_client):
+            break
+        await asyncio.sleep(0.1)
+    assert await hub.start_server("alice", {"profile": "plain"}) == 202
+    await hub.wait_ready("alice")
+    pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)
+    assert pod.metadata.labels["xlscsde.nhs.uk/workspace"] == "plain"
+    assert "project" not in pod.metadata.labels
+    assert not pod.spec.node_selector
+    assert "nvidia.com/gpu" not in (pod.spec.containers[0].resources.limits or {})
+    assert hub.user("alice").spawner.default_url != "/lab/tree/ws1"
+    mounts = [m.mount_path for m in pod.spec.containers[0].volume_mounts]
+    assert "/home/jovyan/plain" in mounts and "/home/jovyan/big" not in mounts
+
+
+async def login(hub: RunningHub, user: str) -> aiohttp.ClientSession:
+    """A browser-like session logged in as `user` (MockHub's authenticator: password = name)."""
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.get(hub.url("hub/login")) as r:
+        page = await r.text()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert xsrf, page[:300]
+    data = {"username": user, "password": user, "_xsrf": xsrf.group(1)}
+    async with session.post(hub.url("hub/login"), data=data, allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+    return session
+
+
+async def test_spawn_page_renders_the_form(hub_factory: StartHub, kube_client: ApiClient) -> None:
+    await install(kube_client)
+    await workspace(kube_client, "ws1")
+    await workspace(kube_client, "ws2")
+    await bind(kube_client, "b1", "ws1", "alice")
+    await bind(kube_client, "b2", "ws2", "alice")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("alice")
+    session = await login(hub, "alice")
+    try:
+        async with session.get(hub.url("hub/spawn")) as r:
+            page = await r.text()
+            assert r.status == 200, page[:500]
+        # Submitting the form (no JavaScript: a plain POST of the radio value) starts ws2.
+        token = next(c.value for c in session.cookie_jar if c.key == "_xsrf")
+        data = {"profile": "ws2", "_xsrf": token}
+        async with session.post(hub.url("hub/spawn"), data=data, allow_redirects=False) as r:
+            assert r.status in (200, 302), await r.text()
+        await hub.wait_ready("alice")
+    finally:
+        await session.close()
+    live = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)
+    assert live.metadata.labels["xlscsde.nhs.uk/workspace"] == "ws2"
+    assert 'value="ws1"' in page and 'value="ws2"' in page, page[page.find("<form") :][:2000]
+    assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page
