@@ -443,3 +443,31 @@ async def test_spawn_page_renders_the_form(hub_factory: StartHub, kube_client: A
     assert live.metadata.labels["xlscsde.nhs.uk/workspace"] == "ws2"
     assert 'value="ws1"' in page and 'value="ws2"' in page, page[page.find("<form") :][:2000]
     assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page
+
+
+async def test_form_post_of_a_limits_only_workspace(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    """Limits only: the pod's limits are the workspace's; requests are left to the admin's
+    config (none here), so the API server defaults them to the limits, as a real one does."""
+    await install(kube_client)
+    limits_only = {"image": WS_IMAGE, "resources": {"limits": {"cpu": "1500m", "memory": "2Gi"}}}
+    await workspace(kube_client, "lim", jupyter=limits_only)
+    await bind(kube_client, "b-lim", "lim", "carol")
+    hub = await start_hub(hub_factory)
+    await hub.create_user("carol")
+    session = await login(hub, "carol")
+    try:
+        token = next(c.value for c in session.cookie_jar if c.key == "_xsrf")
+        data = {"profile": "lim", "_xsrf": token}
+        async with session.post(hub.url("hub/spawn"), data=data, allow_redirects=False) as r:
+            assert r.status in (200, 302), await r.text()
+        await hub.wait_ready("carol")
+    finally:
+        await session.close()
+    pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-carol", NAMESPACE)
+    c = pod.spec.containers[0]
+    assert c.image == WS_IMAGE
+    # Memory reaches KubeSpawner as bytes (2Gi), which the server keeps in decimal form.
+    assert c.resources.limits == {"cpu": "1500m", "memory": str(2 * 1024**3)}
+    assert c.resources.requests == {"cpu": "1500m", "memory": str(2 * 1024**3)}
