@@ -27,8 +27,8 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check lscsde_spawner tests bench
-	$(BIN)/ruff format --check lscsde_spawner tests bench
+	$(BIN)/ruff check lscsde_spawner tests bench examples
+	$(BIN)/ruff format --check lscsde_spawner tests bench examples
 	$(BIN)/mypy
 
 bench: install
