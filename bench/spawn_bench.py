@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import platform
-import re
 import secrets
 import statistics
 import tempfile
@@ -60,6 +59,7 @@ from tests.hub.conftest import (
     RunningHub,
     ensure_chp_on_path,
     hub_config,
+    login,
     reset_kubespawner_globals,
 )
 
@@ -180,19 +180,6 @@ async def start_hub(
     await app.initialize([])
     await app.start()
     return hub
-
-
-async def login(hub: RunningHub, user: str) -> aiohttp.ClientSession:
-    """A browser-like session logged in as `user` (MockHub's authenticator: password = name)."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.get(hub.url("hub/login")) as r:
-        page = await r.text()
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
-    assert xsrf, page[:300]
-    data = {"username": user, "password": user, "_xsrf": xsrf.group(1)}
-    async with session.post(hub.url("hub/login"), data=data, allow_redirects=False) as r:
-        assert r.status == 302, await r.text()
-    return session
 
 
 # -- counting --------------------------------------------------------------------------------

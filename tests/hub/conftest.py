@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable
@@ -342,3 +343,33 @@ async def hub_factory(
 def sqlite_url(tmp_path: Path) -> str:
     """A file database in the test's directory, so a second Hub can open what the first wrote."""
     return f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+
+
+async def login(hub: RunningHub, user: str) -> aiohttp.ClientSession:
+    """A browser-like session logged in as `user` (MockHub's authenticator: password = name)."""
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.get(hub.url("hub/login")) as r:
+        page = await r.text()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert xsrf, page[:300]
+    data = {"username": user, "password": user, "_xsrf": xsrf.group(1)}
+    async with session.post(hub.url("hub/login"), data=data, allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+    return session
+
+
+async def post_spawn_form(hub: RunningHub, user: str, profile: str) -> str:
+    """Log in as `user`, fetch the spawn page and submit it as a browser without JavaScript
+    would (a plain POST of the chosen radio value). Returns the spawn page's HTML."""
+    session = await login(hub, user)
+    try:
+        async with session.get(hub.url("hub/spawn")) as r:
+            page = await r.text()
+            assert r.status == 200, page[:500]
+        token = next(c.value for c in session.cookie_jar if c.key == "_xsrf")
+        data = {"profile": profile, "_xsrf": token}
+        async with session.post(hub.url("hub/spawn"), data=data, allow_redirects=False) as r:
+            assert r.status in (200, 302), await r.text()
+    finally:
+        await session.close()
+    return page

@@ -7,11 +7,9 @@ check is what the Hub answers and what reached the cluster.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -21,7 +19,7 @@ from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.spawner import WorkspaceSpawner
 
-from .conftest import NAMESPACE, RunningHub, StartHub
+from .conftest import NAMESPACE, RunningHub, StartHub, post_spawn_form
 
 pytestmark = pytest.mark.hub
 
@@ -405,19 +403,6 @@ async def test_second_start_forgets_previous_workspace_settings(
     assert "/home/jovyan/plain" in mounts and "/home/jovyan/big" not in mounts
 
 
-async def login(hub: RunningHub, user: str) -> aiohttp.ClientSession:
-    """A browser-like session logged in as `user` (MockHub's authenticator: password = name)."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.get(hub.url("hub/login")) as r:
-        page = await r.text()
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
-    assert xsrf, page[:300]
-    data = {"username": user, "password": user, "_xsrf": xsrf.group(1)}
-    async with session.post(hub.url("hub/login"), data=data, allow_redirects=False) as r:
-        assert r.status == 302, await r.text()
-    return session
-
-
 async def test_spawn_page_renders_the_form(hub_factory: StartHub, kube_client: ApiClient) -> None:
     await install(kube_client)
     await workspace(kube_client, "ws1")
@@ -426,19 +411,9 @@ async def test_spawn_page_renders_the_form(hub_factory: StartHub, kube_client: A
     await bind(kube_client, "b2", "ws2", "alice")
     hub = await start_hub(hub_factory)
     await hub.create_user("alice")
-    session = await login(hub, "alice")
-    try:
-        async with session.get(hub.url("hub/spawn")) as r:
-            page = await r.text()
-            assert r.status == 200, page[:500]
-        # Submitting the form (no JavaScript: a plain POST of the radio value) starts ws2.
-        token = next(c.value for c in session.cookie_jar if c.key == "_xsrf")
-        data = {"profile": "ws2", "_xsrf": token}
-        async with session.post(hub.url("hub/spawn"), data=data, allow_redirects=False) as r:
-            assert r.status in (200, 302), await r.text()
-        await hub.wait_ready("alice")
-    finally:
-        await session.close()
+    # Submitting the form (no JavaScript: a plain POST of the radio value) starts ws2.
+    page = await post_spawn_form(hub, "alice", "ws2")
+    await hub.wait_ready("alice")
     live = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)
     assert live.metadata.labels["xlscsde.nhs.uk/workspace"] == "ws2"
     assert 'value="ws1"' in page and 'value="ws2"' in page, page[page.find("<form") :][:2000]
@@ -456,15 +431,8 @@ async def test_form_post_of_a_limits_only_workspace(
     await bind(kube_client, "b-lim", "lim", "carol")
     hub = await start_hub(hub_factory)
     await hub.create_user("carol")
-    session = await login(hub, "carol")
-    try:
-        token = next(c.value for c in session.cookie_jar if c.key == "_xsrf")
-        data = {"profile": "lim", "_xsrf": token}
-        async with session.post(hub.url("hub/spawn"), data=data, allow_redirects=False) as r:
-            assert r.status in (200, 302), await r.text()
-        await hub.wait_ready("carol")
-    finally:
-        await session.close()
+    await post_spawn_form(hub, "carol", "lim")
+    await hub.wait_ready("carol")
     pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-carol", NAMESPACE)
     c = pod.spec.containers[0]
     assert c.image == WS_IMAGE
