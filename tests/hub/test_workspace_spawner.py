@@ -7,7 +7,7 @@ check is what the Hub answers and what reached the cluster.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -102,6 +102,14 @@ async def pvcs(api: ApiClient) -> list[str]:
 async def start_hub(hub_factory: StartHub, **config: Any) -> RunningHub:
     hub = await hub_factory(spawner_class=WorkspaceSpawner, spawner_config=config)
     return hub
+
+
+async def alice_with_ws1(hub_factory: StartHub, api: ApiClient) -> RunningHub:
+    """CRDs installed, workspace ws1 granted to alice, and a hub running."""
+    await install(api)
+    await workspace(api, "ws1")
+    await bind(api, "b1", "ws1", "alice")
+    return await start_hub(hub_factory)
 
 
 def wait_for_spawns(hub: RunningHub, seconds: float = 20) -> None:
@@ -271,10 +279,7 @@ async def test_forged_starts_are_refused(
 async def test_workspace_deleted_after_listing_is_404(
     hub_factory: StartHub, kube_client: ApiClient
 ) -> None:
-    await install(kube_client)
-    await workspace(kube_client, "ws1")
-    await bind(kube_client, "b1", "ws1", "alice")
-    hub = await start_hub(hub_factory)
+    hub = await alice_with_ws1(hub_factory, kube_client)
     await hub.create_user("alice")
     spawner = hub.user("alice").spawner
     assert [p["slug"] for p in await spawner._workspace_profiles()] == ["ws1"]
@@ -290,10 +295,7 @@ async def test_workspace_deleted_after_listing_is_404(
 async def test_pvc_failure_fails_spawn_without_pod(
     hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
 ) -> None:
-    await install(kube_client)
-    await workspace(kube_client, "ws1")
-    await bind(kube_client, "b1", "ws1", "alice")
-    hub = await start_hub(hub_factory)
+    hub = await alice_with_ws1(hub_factory, kube_client)
     await hub.create_user("alice")
     local_cluster.faults.fail(status=500, verb="create", path="persistentvolumeclaims")
     wait_for_spawns(hub)
@@ -351,17 +353,10 @@ async def test_form_lists_exactly_the_users_workspaces(
     assert "<script>alert" not in rendered
 
 
-def test_today_is_a_date() -> None:
-    assert isinstance(TODAY, date)
-
-
 async def test_progress_reports_storage(
     hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
 ) -> None:
-    await install(kube_client)
-    await workspace(kube_client, "ws1")
-    await bind(kube_client, "b1", "ws1", "alice")
-    hub = await start_hub(hub_factory)
+    hub = await alice_with_ws1(hub_factory, kube_client)
     # Keep the spawn pending for a progress poll (as in the vanilla KubeSpawner progress test).
     local_cluster.faults.delay(1.5, verb="watch", path=r"/namespaces/default/pods$", times=1)
     await hub.create_user("alice")
