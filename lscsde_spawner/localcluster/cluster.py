@@ -20,16 +20,19 @@ import yaml
 from aiohttp import web
 
 from .api import Api
+from .container_runtime import ContainerRuntime
 from .faults import Faults, RequestLog
 from .journal import Journal
 from .kubelet import Kubelet
 from .resources import Registry
+from .runtime_process import DEFAULT_COMMANDS, ProcessRuntime
 from .runtime_stub import StubRuntime
 from .server import ApiServer
 from .store import Store
 
 T = TypeVar("T")
 CONTEXT = "lscsde-local"
+RUNTIMES = ("stub", "process")
 
 
 def kubeconfig_yaml(url: str, namespace: str = "default") -> str:
@@ -58,6 +61,11 @@ class LocalCluster:
 
     Use `with LocalCluster() as c:` or `async with LocalCluster() as c:`; then `c.url`,
     `c.kubeconfig`, `c.requests` (request log and counters) and `c.faults` (fault injection).
+
+    `runtime="stub"` (the default) answers HTTP on container ports; `runtime="process"` runs
+    each container's command as a local process (runtime_process.py), only for the commands in
+    `allowed_commands`; PVC directories and pod roots go under `data_dir` (or a temporary
+    directory). `isolation` is "auto", "namespace" or "links" (podinit.py).
     """
 
     def __init__(
@@ -71,7 +79,12 @@ class LocalCluster:
         history_size: int = 50_000,
         bookmark_interval: float = 60.0,
         fsync: bool = True,
+        runtime: str = "stub",
+        allowed_commands: tuple[str, ...] = DEFAULT_COMMANDS,
+        isolation: str = "auto",
     ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir) if data_dir else None
@@ -80,6 +93,9 @@ class LocalCluster:
         self.history_size = history_size
         self.bookmark_interval = bookmark_interval
         self.fsync = fsync
+        self.runtime_name = runtime
+        self.allowed_commands = allowed_commands
+        self.isolation = isolation
         self.requests = RequestLog()
         self.faults = Faults()
         self.url = ""
@@ -102,7 +118,9 @@ class LocalCluster:
         store = Store(history_size=self.history_size, journal=journal)
         self.api = Api(store, Registry())
         if self.with_kubelet:
-            self.kubelet = Kubelet(self.api, StubRuntime())
+            runtime = self._runtime()
+            grace = 5.0 if isinstance(runtime, ProcessRuntime) else 0.0
+            self.kubelet = Kubelet(self.api, runtime, shutdown_grace=grace)
         self.server = ApiServer(
             self.api,
             kubelet=self.kubelet,
@@ -130,6 +148,22 @@ class LocalCluster:
         if self.kubelet is not None:
             await self.kubelet.start()
         self._write_kubeconfig()
+
+    def _runtime(self) -> ContainerRuntime:
+        if self.runtime_name == "stub":
+            return StubRuntime()
+        api = self.api
+        assert api is not None
+
+        def lookup(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+            return api.store.get(("", plural), namespace, name)
+
+        return ProcessRuntime(
+            self.data_dir,
+            lookup,
+            allowed_commands=self.allowed_commands,
+            isolation=self.isolation,
+        )
 
     async def stop_here(self) -> None:
         if self.kubelet is not None:

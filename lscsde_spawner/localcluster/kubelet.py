@@ -133,6 +133,7 @@ class Kubelet:
         node_name: str = "local-node",
         *,
         resync_interval: float = 10.0,
+        shutdown_grace: float = 0.0,
     ) -> None:
         if runtime is None:
             runtime = StubRuntime()
@@ -140,6 +141,7 @@ class Kubelet:
         self.runtime = runtime
         self.node_name = node_name
         self.resync_interval = resync_interval  # retry of unschedulable and failed pods
+        self.shutdown_grace = shutdown_grace  # for each pod's containers when the node stops
         self.writer = Writer(api, node_name)
         self._runs: dict[Key, _Run] = {}
         self._workers: dict[Key, asyncio.Task[None]] = {}
@@ -180,8 +182,10 @@ class Kubelet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(self._stop_runtime(run, self.shutdown_grace) for run in self._runs.values())
+        )
         for run in self._runs.values():
-            await self._stop_runtime(run, 0)
             _IPS.release(run.ip)
         self._runs.clear()
         self._workers.clear()
