@@ -136,6 +136,11 @@ class WorkspaceSpawner(KubeSpawner):
             return []
         return [TEMPLATE_DIR]
 
+    @default("delete_pvc")
+    def _delete_pvc_default(self) -> bool:
+        # KubeSpawner's per-user claim is not ours; the hub should never need to delete PVCs.
+        return False
+
     @default("options_form")
     def _lscsde_options_form(self) -> Callable[[Any], Any]:
         return self._render_form
