@@ -144,6 +144,7 @@ class WorkspaceCache:
     _shared: ClassVar[
         weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WorkspaceCache]]
     ] = weakref.WeakKeyDictionary()
+    _closing: ClassVar[set[asyncio.Task[None]]] = set()  # clients of dead caches, being closed
 
     def __init__(
         self,
@@ -205,6 +206,14 @@ class WorkspaceCache:
         loop = asyncio.get_running_loop()
         caches = cls._shared.setdefault(loop, {})
         cache = caches.get(namespace)
+        if cache is not None and cache._tasks and all(t.done() for t in cache._tasks):
+            # Cancelled from outside (JupyterHub's shutdown cancels every task) without stop():
+            # a dead cache must not be handed out, or nothing would ever restart it.
+            if cache._owns_client:
+                closing = loop.create_task(cache.api_client.close())
+                cls._closing.add(closing)
+                closing.add_done_callback(cls._closing.discard)
+            cache = None
         if cache is None:
             cache = caches[namespace] = cls(api_client_factory(), namespace, **kw)
             cache._owns_client = True

@@ -183,6 +183,22 @@ async def test_shared_is_one_per_namespace_and_loop(local_cluster: LocalCluster)
         await cache.stop()
 
 
+async def test_a_cache_cancelled_from_outside_is_replaced(
+    local_cluster: LocalCluster, objects: Objects
+) -> None:
+    """JupyterHub's shutdown cancels every task; a later hub in the loop gets a live cache."""
+    cache = WorkspaceCache.shared(lambda: ApiClient(client_configuration(local_cluster)), NS)
+    await cache.start()
+    for task in cache._tasks:
+        task.cancel()
+    await asyncio.gather(*cache._tasks, return_exceptions=True)
+    fresh = WorkspaceCache.shared(lambda: ApiClient(client_configuration(local_cluster)), NS)
+    assert fresh is not cache
+    await fresh.start()
+    assert await fresh.wait_synced(5)
+    await fresh.stop()
+
+
 async def test_stop_cancels_watches_cleanly(kube_client: ApiClient, objects: Objects) -> None:
     cache = WorkspaceCache(kube_client, NS)
     await cache.start()
