@@ -45,6 +45,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 # statvfs f_flag bits, and the mount flags a read-only remount must keep: in a user namespace
 # the kernel refuses a remount that would drop a locked flag of the source mount.
@@ -161,6 +162,12 @@ def run(spec: dict[str, Any]) -> int:
         enter_namespace(spec["uid"], spec["gid"])
     set_up_mounts(spec)
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+    # If the cluster's process dies without stopping us (kill -9), stop as if the pod were
+    # deleted. Set after the namespace change, which clears it; then check we were not late.
+    parent = spec.get("parentPid")
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if parent is not None and os.getppid() != parent:
+        return 143
     switch = os.geteuid() == 0 and not spec["userNamespace"]
     started: list[subprocess.Popen[bytes]] = []
 

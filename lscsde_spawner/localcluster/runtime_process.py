@@ -269,6 +269,7 @@ class ProcessRuntime(ContainerRuntime):
             "uid": who.uid if who.uid is not None else 0,
             "gid": who.gid if who.gid is not None else 0,
             "groups": who.groups,
+            "parentPid": os.getpid(),
         }
 
     def _executable(self, command: str) -> str:

@@ -333,3 +333,44 @@ async def test_without_namespaces_mounts_are_links(tmp_path: Path) -> None:
             volume = runtime_of(cluster).claims_dir / pvc.spec.volume_name
             assert (volume / "f.txt").read_text() == "linked"
             assert str(volume) in await core.read_namespaced_pod_log("linked", NS)
+
+
+async def test_pods_stop_when_the_cluster_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the cluster's process leaves no server running (podinit's parent-death signal)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lscsde_spawner.cli", "local-cluster", "--runtime", "process",
+        "--allow-command", PYTHON, "--data-dir", str(tmp_path / "c"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        url = line.decode().rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://"), line
+        config = client.Configuration()
+        config.host = url
+        async with ApiClient(config) as api:
+            core = client.CoreV1Api(api)
+            script = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(600)"
+            await core.create_namespaced_pod(NS, pod_body("orphan", [PYTHON, "-c", script]))
+
+            async def pid() -> int | None:
+                try:
+                    words = (await core.read_namespaced_pod_log("orphan", NS)).split()
+                except client.ApiException:  # 400 until the container has started
+                    return None
+                return int(words[1]) if len(words) > 1 else None
+
+            server = await until(pid)
+        assert alive(server)
+        proc.kill()
+        await proc.wait()
+
+        async def dead() -> bool:
+            return not alive(server)
+
+        await until(dead, 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
