@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CHP := node_modules/.bin/configurable-http-proxy
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install test lint bench local-cluster clean
+.PHONY: install test lint bench local-cluster demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(CHP):
 	npm install --silent --no-save --no-package-lock --no-audit --no-fund \
 		--prefix $(CURDIR) configurable-http-proxy@^4.6
+
+# The demo's extra (JupyterLab for the servers), on top of the test and dev install.
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $@
 
 install: $(VENV)/.installed $(CHP)
 
@@ -40,6 +45,11 @@ bench-access: install
 
 local-cluster: install
 	$(BIN)/lscsde-spawner local-cluster --port 6443 --data-dir .demo/cluster
+
+# Everything on one machine: cluster, sample workspaces, JupyterHub at http://127.0.0.1:8000.
+# State in .demo/ (kept between runs). DEMO_ARGS="--port 8010" for another port.
+demo: install $(VENV)/.installed-demo
+	$(BIN)/lscsde-spawner demo --data-dir .demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

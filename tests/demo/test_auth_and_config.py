@@ -1,0 +1,44 @@
+"""The demo's authenticator and its JupyterHub config file, loaded as `jupyterhub -f` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyterhub.app import JupyterHub
+
+from lscsde_spawner.demo.auth import DemoAuthenticator
+from lscsde_spawner.demo.runner import CONFIG_FILE
+from lscsde_spawner.spawner import WorkspaceSpawner
+
+
+async def login(auth: DemoAuthenticator, username: str, password: str) -> Any:
+    return await auth.get_authenticated_user(None, {"username": username, "password": password})
+
+
+async def test_the_three_users_log_in_with_the_shared_password_and_no_one_else() -> None:
+    auth = DemoAuthenticator()
+    assert auth.allowed_users == {"alice", "bob", "carol"}
+    for user in ("alice", "bob", "carol"):
+        assert (await login(auth, user, "demo"))["name"] == user
+    assert (await login(auth, "Alice", "demo"))["name"] == "alice"  # as JupyterHub normalises
+    assert await login(auth, "alice", "Demo") is None
+    assert await login(auth, "alice", "") is None
+    assert await login(auth, "mallory", "demo") is None
+    assert await login(auth, "", "demo") is None
+
+
+def test_the_config_file_sets_up_the_workspace_spawner_for_the_embedded_cluster() -> None:
+    hub = JupyterHub()
+    hub.load_config_file(str(CONFIG_FILE))
+    c = hub.config
+    assert c.JupyterHub.spawner_class is WorkspaceSpawner
+    assert c.JupyterHub.authenticator_class is DemoAuthenticator
+    assert c.JupyterHub.allow_named_servers is True
+    spawner = c.KubeSpawner
+    assert spawner.cmd == ["jupyterhub-singleuser"]
+    assert (spawner.uid, spawner.gid, spawner.fs_gid) == (1000, 100, 100)
+    assert spawner.working_dir == "/home/jovyan"
+    assert spawner.default_url == "/lab"
+    assert spawner.start_timeout >= 60 and spawner.http_timeout >= 60
+    # Relative paths: the runner starts the hub in DATA_DIR/hub, so state survives re-runs.
+    assert c.JupyterHub.db_url == "sqlite:///jupyterhub.sqlite"

@@ -1,0 +1,108 @@
+"""The demo's sample data means what the demo promises, on any day it is applied."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from lscsde_spawner import access
+from lscsde_spawner.demo.sample import OFFERED, SHARED_WORKSPACE, USERS, sample
+from lscsde_spawner.models import (
+    ALL_KINDS,
+    AnalyticsDataSource,
+    AnalyticsDataSourceBinding,
+    AnalyticsWorkspace,
+    AnalyticsWorkspaceBinding,
+    CRModel,
+    ParseError,
+    parse_one,
+)
+
+MODELS = {model.KIND: model for model in ALL_KINDS}
+# A leap day and a year end, besides today: "relative to today" must hold on any date.
+DAYS = [access.today_in("UTC"), date(2028, 2, 29), date(2030, 12, 31)]
+
+
+def parsed(today: date) -> dict[str, list[Any]]:
+    out: dict[str, list[CRModel]] = {kind: [] for kind in MODELS}
+    for obj in sample(today).objects:
+        model = parse_one(MODELS[obj["kind"]], obj)
+        assert not isinstance(model, ParseError), model
+        out[obj["kind"]].append(model)
+    return out
+
+
+@pytest.mark.parametrize("today", DAYS, ids=str)
+def test_each_user_is_offered_what_the_demo_promises(today: date) -> None:
+    objs = parsed(today)
+    workspaces = objs[AnalyticsWorkspace.KIND]
+    bindings = objs[AnalyticsWorkspaceBinding.KIND]
+    for user in USERS:
+        decision = access.decide(workspaces, bindings, user, today)
+        assert {p.name for p in decision.permitted} == OFFERED[user], user
+    # Logins arrive normalised, but a differently cased name means the same person.
+    assert {p.name for p in access.decide(workspaces, bindings, "Alice", today).permitted} == (
+        OFFERED["alice"]
+    )
+    assert OFFERED["alice"] & OFFERED["bob"] == {SHARED_WORKSPACE}
+
+
+@pytest.mark.parametrize("today", DAYS, ids=str)
+def test_alice_has_an_expired_and_a_future_grant_for_the_intended_reasons(today: date) -> None:
+    objs = parsed(today)
+    decision = access.decide(
+        objs[AnalyticsWorkspace.KIND], objs[AnalyticsWorkspaceBinding.KIND], "alice", today
+    )
+    reasons = {e.workspace: e.reason for e in decision.excluded}
+    assert reasons == {"covid-cohort-2023": "expired", "genomics-gpu": "not-yet-available"}
+    for user in ("bob", "carol"):
+        assert not access.decide(
+            objs[AnalyticsWorkspace.KIND], objs[AnalyticsWorkspaceBinding.KIND], user, today
+        ).excluded
+
+
+def test_the_workspaces_differ_in_resources_and_the_gpu_one_asks_for_a_gpu_node() -> None:
+    by_name = {w.name: w for w in parsed(DAYS[0])[AnalyticsWorkspace.KIND]}
+    limits = {
+        name: dict(ws.spec.jupyter_workspace.resources.limits or {})
+        for name, ws in by_name.items()
+        if ws.spec.jupyter_workspace and ws.spec.jupyter_workspace.resources
+    }
+    assert len({(lim["cpu"], lim["memory"]) for lim in limits.values()}) == len(by_name) == 4
+    gpu = by_name["genomics-gpu"].spec.jupyter_workspace
+    assert gpu is not None
+    assert limits["genomics-gpu"]["nvidia.com/gpu"] == "1"
+    assert gpu.tolerations and gpu.node_selector
+
+
+def test_data_sources_are_each_bound_to_one_or_two_existing_workspaces() -> None:
+    today = DAYS[0]
+    objs = parsed(today)
+    sources = objs[AnalyticsDataSource.KIND]
+    links = objs[AnalyticsDataSourceBinding.KIND]
+    workspaces = {w.name for w in objs[AnalyticsWorkspace.KIND]}
+    assert len(sources) == 2
+    for source in sources:
+        bound = {b.spec.workspace for b in links if b.spec.datasource == source.name}
+        assert 1 <= len(bound) <= 2 and bound <= workspaces, (source.name, bound)
+    attached, _ = access.attached_datasources(SHARED_WORKSPACE, links, sources, today)
+    assert [d.name for d in attached] == ["hospital-episodes"]
+    assert set(sample(today).datasource_claims) == {s.name for s in sources}
+
+
+def test_every_date_moves_with_today() -> None:
+    def dates(today: date) -> list[date]:
+        out = []
+        for obj in sample(today).objects:
+            spec = obj["spec"]
+            for value in (*spec.get("validity", {}).values(), spec.get("expires")):
+                if value:
+                    out.append(date.fromisoformat(value))
+        return out
+
+    today = DAYS[0]
+    later = today + timedelta(days=40)
+    assert dates(today)
+    assert [d + timedelta(days=40) for d in dates(today)] == dates(later)
