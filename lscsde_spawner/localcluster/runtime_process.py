@@ -49,7 +49,7 @@ from .container_spec import (
     container_env,
     container_mounts,
 )
-from .runtime_stub import LogBuffer
+from .runtime_stub import LogBuffer, read_logs
 
 log = logging.getLogger(__name__)
 
@@ -365,10 +365,7 @@ class ProcessRuntime(ContainerRuntime):
         sp = self._pods.get(pod["metadata"].get("uid", ""))
         c = sp.containers.get(container) if sp else None
         buffer = (c.previous if previous else c.log) if c else None
-        if buffer is None:
-            buffer = LogBuffer()
-            buffer.close()
-        return buffer.read(follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+        return read_logs(buffer, follow=follow, tail_lines=tail_lines, timestamps=timestamps)
 
     async def close(self) -> None:
         pods = list(self._pods.values())

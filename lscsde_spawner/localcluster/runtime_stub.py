@@ -74,6 +74,16 @@ class LogBuffer:
             await changed.wait()
 
 
+def read_logs(
+    buffer: LogBuffer | None, *, follow: bool, tail_lines: int | None, timestamps: bool
+) -> AsyncIterator[str]:
+    """A container's lines; none for a container that never ran (or whose output is gone)."""
+    if buffer is None:
+        buffer = LogBuffer()
+        buffer.close()
+    return buffer.read(follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+
+
 @dataclass
 class _Container:
     name: str
@@ -237,10 +247,7 @@ class StubRuntime(ContainerRuntime):
         sp = self._pods.get(pod["metadata"].get("uid", ""))
         c = sp.containers.get(container) if sp else None
         buffer = (c.previous if previous else c.log) if c else None
-        if buffer is None:
-            buffer = LogBuffer()
-            buffer.close()
-        return buffer.read(follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+        return read_logs(buffer, follow=follow, tail_lines=tail_lines, timestamps=timestamps)
 
     async def close(self) -> None:
         for sp in list(self._pods.values()):
@@ -252,4 +259,4 @@ def _new_id() -> str:
     return f"stub://{secrets.token_hex(32)}"
 
 
-__all__ = ["LogBuffer", "StubRuntime", "rfc3339nano"]
+__all__ = ["LogBuffer", "StubRuntime", "read_logs", "rfc3339nano"]
