@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from ..access import today_in
 from ..localcluster import LocalCluster
+from ..localcluster.podinit import die_with_parent
 from ..localcluster.runtime_process import ProcessRuntime
 from .apply import apply_sample
 from .sample import PASSWORD, USERS, sample
@@ -39,7 +39,6 @@ HUB_START_TIMEOUT = 120.0
 HUB_STOP_TIMEOUT = 90.0  # the hub stops every running server before it exits
 # Closing the terminal (SIGHUP) stops the demo as cleanly as Ctrl-C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-PR_SET_PDEATHSIG = 1
 
 
 class DemoError(Exception):
@@ -100,11 +99,11 @@ def hub_command(port: int, hub_port: int, proxy_api_port: int, cluster_url: str)
     ]
 
 
-def die_with_parent() -> None:
+def hub_preexec() -> None:
     """Runs in the hub's process before exec: if we are killed without stopping it (kill -9),
     the kernel sends it SIGTERM, so no hub or proxy is left holding the port."""
     if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        die_with_parent()
 
 
 def setup_logging(log_file: Path, verbose: bool) -> None:
@@ -216,7 +215,7 @@ class Demo:
                 stdout=output,
                 stderr=output,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the hub in order
-                preexec_fn=die_with_parent,
+                preexec_fn=hub_preexec,
             )
         finally:
             os.close(log)  # the hub has its own copy

@@ -56,6 +56,12 @@ class ContainerExit:
 ExitHandler = Callable[[ContainerExit], None]
 
 
+def container_named(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The pod's (regular) container spec called `name`, if any."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return next((c for c in containers if c.get("name") == name), None)
+
+
 class ContainerRuntime(Protocol):
     """Runs the containers of pods on their pod IPs. Pods are identified by metadata.uid."""
 
@@ -99,4 +105,10 @@ class ContainerRuntime(Protocol):
         """Stop everything: the kubelet is stopping."""
 
 
-__all__ = ["ContainerExit", "ContainerResult", "ContainerRuntime", "ExitHandler"]
+__all__ = [
+    "ContainerExit",
+    "ContainerResult",
+    "ContainerRuntime",
+    "ExitHandler",
+    "container_named",
+]

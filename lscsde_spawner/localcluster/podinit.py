@@ -129,6 +129,11 @@ def set_up_mounts(spec: dict[str, Any]) -> None:
             target.symlink_to(source, target_is_directory=source.is_dir())
 
 
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Have the kernel send us `sig` when the thread that started us exits (PR_SET_PDEATHSIG)."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of pid, read from /proc (children before their parents)."""
     children: dict[int, list[int]] = {}
@@ -165,7 +170,7 @@ def run(spec: dict[str, Any]) -> int:
     # If the cluster's process dies without stopping us (kill -9), stop as if the pod were
     # deleted. Set after the namespace change, which clears it; then check we were not late.
     parent = spec.get("parentPid")
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    die_with_parent()
     if parent is not None and os.getppid() != parent:
         return 143
     switch = os.geteuid() == 0 and not spec["userNamespace"]

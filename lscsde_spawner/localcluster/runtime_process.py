@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from . import podinit
-from .container_runtime import ContainerExit, ContainerResult, ContainerRuntime, ExitHandler
+from .container_runtime import (
+    ContainerExit,
+    ContainerResult,
+    ContainerRuntime,
+    ExitHandler,
+    container_named,
+)
 from .container_spec import (
     ContainerConfigError,
     Lookup,
@@ -111,17 +117,15 @@ class ProcessRuntime(ContainerRuntime):
         isolation: str = "auto",
         home: str = "/home/jovyan",
         node_name: str = "local-node",
-        shutdown_grace: float = 5.0,
     ) -> None:
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="lscsde-pods-")
-        self.state_dir = Path(state_dir or (self._tmp.name if self._tmp else "")).resolve()
+        self.state_dir = Path(self._tmp.name if self._tmp else state_dir or "").resolve()
         self.lookup = lookup
         self.allowed_commands = tuple(allowed_commands)
         self.home = home
         self.node_name = node_name
-        self.shutdown_grace = shutdown_grace
         if isolation == "auto":
             isolation = "namespace" if namespace_isolation_works() else "links"
             if isolation == "links":
@@ -171,10 +175,7 @@ class ProcessRuntime(ContainerRuntime):
         self, pod: dict[str, Any], pod_ip: str, container: str
     ) -> ContainerResult:
         sp = self._pods.get(pod["metadata"]["uid"])
-        spec = next(
-            (c for c in (pod.get("spec") or {}).get("containers") or [] if c["name"] == container),
-            None,
-        )
+        spec = container_named(pod, container)
         if sp is None or spec is None:
             return ContainerResult.waiting("CreateContainerError", "no such container")
         old = sp.containers.get(container)
@@ -369,7 +370,8 @@ class ProcessRuntime(ContainerRuntime):
 
     async def close(self) -> None:
         pods = list(self._pods.values())
-        await asyncio.gather(*(self._stop(sp, self.shutdown_grace) for sp in pods))
+        # The kubelet has already stopped its pods, with its shutdown grace: this is the rest.
+        await asyncio.gather(*(self._stop(sp, 0) for sp in pods))
         self._pods.clear()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -18,7 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .container_runtime import ContainerExit, ContainerResult, ContainerRuntime, ExitHandler
+from .container_runtime import (
+    ContainerExit,
+    ContainerResult,
+    ContainerRuntime,
+    ExitHandler,
+    container_named,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +191,7 @@ class StubRuntime(ContainerRuntime):
         self, pod: dict[str, Any], pod_ip: str, container: str
     ) -> ContainerResult:
         sp = self._pods.get(pod["metadata"]["uid"])
-        spec = next(
-            (c for c in (pod.get("spec") or {}).get("containers") or [] if c["name"] == container),
-            None,
-        )
+        spec = container_named(pod, container)
         if sp is None or spec is None:
             return ContainerResult.waiting("CreateContainerError", "no such container")
         old = sp.containers.get(container)
