@@ -17,14 +17,13 @@ from typing import Any, cast
 
 import pytest
 import yaml
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.localcluster.faults import RequestRecord
 from lscsde_spawner.spawner import WorkspaceSpawner
-from tests.hub.conftest import NAMESPACE, RunningHub, StartHub, post_spawn_form
-from tests.hub.test_workspace_spawner import WS_IMAGE, bind, create, install, workspace
+from tests.hub.conftest import RunningHub, StartHub, post_spawn_form
+from tests.hub.test_workspace_spawner import WS_IMAGE, bind, datasource, install, workspace
 
 pytestmark = pytest.mark.hub
 
@@ -114,27 +113,7 @@ async def seed(api: ApiClient) -> None:
     }
     await workspace(api, "ws1", jupyter=jupyter)
     await bind(api, "alice-ws1", "ws1", "alice")
-    await create(api, "analyticsdatasources", "AnalyticsDataSource", "hes", {"displayName": "HES"})
-    await create(
-        api,
-        "analyticsdatasourcebindings",
-        "AnalyticsDataSourceBinding",
-        "hes-ws1",
-        {"workspace": "ws1", "datasource": "hes"},
-    )
-    await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
-        NAMESPACE,
-        cast(
-            Any,
-            {
-                "metadata": {"name": "datasource-hes"},
-                "spec": {
-                    "accessModes": ["ReadOnlyMany"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            },
-        ),
-    )
+    await datasource(api, "hes", "ws1")
 
 
 async def test_role_is_exactly_what_the_hub_uses(

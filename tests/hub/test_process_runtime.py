@@ -21,7 +21,14 @@ from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.localcluster.runtime_process import ProcessRuntime
 
 from .conftest import NAMESPACE, RunningHub, StartHub
-from .test_workspace_spawner import bind, create, install, post_start, start_hub, workspace
+from .test_workspace_spawner import (
+    bind,
+    datasource,
+    install,
+    post_start,
+    start_hub,
+    workspace,
+)
 
 pytestmark = [
     pytest.mark.hub,
@@ -78,31 +85,7 @@ async def test_real_servers_share_the_workspace_and_cannot_write_data(
     await workspace(kube_client, "shared", jupyter={"image": "quay.io/jupyter/base-notebook"})
     await bind(kube_client, "alice-shared", "shared", "alice")
     await bind(kube_client, "bob-shared", "shared", "bob")
-    await create(
-        kube_client,
-        "analyticsdatasources",
-        "AnalyticsDataSource",
-        "census",
-        {"displayName": "Census", "type": "files"},
-    )
-    await create(
-        kube_client,
-        "analyticsdatasourcebindings",
-        "AnalyticsDataSourceBinding",
-        "census-shared",
-        {"datasource": "census", "workspace": "shared", "expires": "2999-01-01"},
-    )
-    # A data source's claim is provisioned with its data, never by the spawner.
-    await client.CoreV1Api(kube_client).create_namespaced_persistent_volume_claim(
-        NAMESPACE,
-        {
-            "metadata": {"name": "datasource-census"},
-            "spec": {
-                "accessModes": ["ReadOnlyMany"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
-    )
+    await datasource(kube_client, "census", "shared", type="files")
     hub = await start_hub(
         hub_factory, uid=1000, gid=100, fs_gid=100, working_dir="/home/jovyan", start_timeout=60
     )

@@ -89,6 +89,34 @@ async def bind(api: ApiClient, name: str, ws: str, user: str, expires: str = FUT
     )
 
 
+async def datasource(api: ApiClient, name: str, ws: str, **spec: Any) -> None:
+    """A data source approved for `ws`, with its claim `datasource-<name>` provisioned (with
+    its data, as an admin would: the spawner never creates a data source's claim)."""
+    await create(
+        api, "analyticsdatasources", "AnalyticsDataSource", name, {"displayName": name, **spec}
+    )
+    await create(
+        api,
+        "analyticsdatasourcebindings",
+        "AnalyticsDataSourceBinding",
+        f"{name}-{ws}",
+        {"workspace": ws, "datasource": name},
+    )
+    await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
+        NAMESPACE,
+        cast(
+            Any,
+            {
+                "metadata": {"name": f"datasource-{name}"},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
+    )
+
+
 async def pods(api: ApiClient) -> list[str]:
     listed = await client.CoreV1Api(api).list_namespaced_pod(NAMESPACE)
     return sorted(p.metadata.name for p in listed.items)
@@ -151,33 +179,7 @@ async def test_rest_start_builds_workspace_pod_and_storage(
     await install(kube_client)
     await workspace(kube_client, "ws1", jupyter=FULL)
     await bind(kube_client, "b1", "ws1", "alice")
-    await create(
-        kube_client,
-        "analyticsdatasources",
-        "AnalyticsDataSource",
-        "hes",
-        {"displayName": "HES", "type": "databricks"},
-    )
-    await create(
-        kube_client,
-        "analyticsdatasourcebindings",
-        "AnalyticsDataSourceBinding",
-        "hes-ws1",
-        {"workspace": "ws1", "datasource": "hes"},
-    )
-    await client.CoreV1Api(kube_client).create_namespaced_persistent_volume_claim(
-        NAMESPACE,
-        cast(
-            Any,
-            {
-                "metadata": {"name": "datasource-hes"},
-                "spec": {
-                    "accessModes": ["ReadOnlyMany"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            },
-        ),
-    )
+    await datasource(kube_client, "hes", "ws1", type="databricks")
     hub = await start_hub(hub_factory)
     await hub.create_user("alice")
     assert await hub.start_server("alice", {"profile": "ws1"}) == 202
