@@ -13,73 +13,66 @@ import pytest
 from lscsde_spawner.localcluster import discovery, openapi
 from lscsde_spawner.localcluster.resources import ALL_VERBS, Registry
 
+from .crds import crd_manifest
+
 GROUP = "xlscsde.nhs.uk"
 
 # Versions listed v1beta1 first on purpose: the preferred version is chosen by Kubernetes
 # version priority, not by the order in the CRD.
-WORKSPACE_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"analyticsworkspaces.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {
-            "plural": "analyticsworkspaces",
-            "singular": "analyticsworkspace",
-            "kind": "AnalyticsWorkspace",
-            "listKind": "AnalyticsWorkspaceList",
-            "shortNames": ["aw"],
-            "categories": ["all", "lscsde"],
+WORKSPACE_CRD: dict[str, Any] = crd_manifest(
+    GROUP,
+    "analyticsworkspaces",
+    "AnalyticsWorkspace",
+    [
+        {
+            "name": "v1beta1",
+            "served": True,
+            "storage": False,
+            "schema": {
+                "openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                }
+            },
         },
-        "versions": [
-            {
-                "name": "v1beta1",
-                "served": True,
-                "storage": False,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
+        {
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "subresources": {
+                "status": {},
+                "scale": {
+                    "specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas",
                 },
             },
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {
-                    "status": {},
-                    "scale": {
-                        "specReplicasPath": ".spec.replicas",
-                        "statusReplicasPath": ".status.replicas",
-                    },
-                },
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "description": "An analytics workspace.",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "required": ["displayName"],
-                                "properties": {
-                                    "displayName": {"type": "string"},
-                                    "replicas": {"type": "integer"},
-                                },
-                            },
-                            "status": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
+            "schema": {
+                "openAPIV3Schema": {
+                    "type": "object",
+                    "description": "An analytics workspace.",
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["displayName"],
+                            "properties": {
+                                "displayName": {"type": "string"},
+                                "replicas": {"type": "integer"},
                             },
                         },
-                    }
-                },
+                        "status": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        },
+                    },
+                }
             },
-            {"name": "v1alpha1", "served": False, "storage": False},
-        ],
-    },
-}
+        },
+        {"name": "v1alpha1", "served": False, "storage": False},
+    ],
+    listKind="AnalyticsWorkspaceList",
+    shortNames=["aw"],
+    categories=["all", "lscsde"],
+)
 
 CLUSTER_CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",

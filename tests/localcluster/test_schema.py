@@ -9,6 +9,8 @@ import pytest
 
 from lscsde_spawner.localcluster.schema import admit_custom_object, validate_crd
 
+from .crds import crd_manifest
+
 GROUP = "xlscsde.nhs.uk"
 
 
@@ -712,29 +714,11 @@ def test_workspace_invalid(spec: dict[str, Any], errors: list[str], unknown: lis
 
 
 def crd(**changes: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"analyticsworkspaces.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "plural": "analyticsworkspaces",
-                "singular": "analyticsworkspace",
-                "kind": "AnalyticsWorkspace",
-                "shortNames": ["aw"],
-            },
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": copy.deepcopy(WORKSPACE_SCHEMA)},
-                },
-            ],
-        },
-    }
+    version = {"name": "v1", "served": True, "storage": True}
+    version["schema"] = {"openAPIV3Schema": copy.deepcopy(WORKSPACE_SCHEMA)}
+    out = crd_manifest(
+        GROUP, "analyticsworkspaces", "AnalyticsWorkspace", [version], shortNames=["aw"]
+    )
     for dotted, value in changes.items():
         *parents, last = dotted.split("__")
         node = out

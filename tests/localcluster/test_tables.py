@@ -19,6 +19,8 @@ from lscsde_spawner.localcluster.tables import (
     wants_table,
 )
 
+from .crds import crd_manifest
+
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 GROUP = "xlscsde.nhs.uk"
 
@@ -27,56 +29,47 @@ def ago(**kwargs: float) -> str:
     return (NOW - timedelta(**kwargs)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-WORKSPACE_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"analyticsworkspaces.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {
-            "plural": "analyticsworkspaces",
-            "singular": "analyticsworkspace",
-            "kind": "AnalyticsWorkspace",
-            "shortNames": ["aw"],
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": "Display Name", "type": "string", "jsonPath": ".spec.displayName"},
-                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
-                    {"name": "Weight", "type": "number", "jsonPath": ".spec.weight"},
-                    {"name": "Enabled", "type": "boolean", "jsonPath": ".spec.enabled"},
-                    {
-                        "name": "Ready",
-                        "type": "string",
-                        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-                    },
-                    {
-                        "name": "Project",
-                        "type": "string",
-                        "jsonPath": ".metadata.labels.xlscsde\\.nhs\\.uk/project",
-                        "priority": 1,
-                        "description": "The project the workspace belongs to.",
-                    },
-                    {"name": "Expires", "type": "date", "jsonPath": ".spec.validity.endDate"},
-                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                ],
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
+WORKSPACE_CRD: dict[str, Any] = crd_manifest(
+    GROUP,
+    "analyticsworkspaces",
+    "AnalyticsWorkspace",
+    [
+        {
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": [
+                {"name": "Display Name", "type": "string", "jsonPath": ".spec.displayName"},
+                {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                {"name": "Weight", "type": "number", "jsonPath": ".spec.weight"},
+                {"name": "Enabled", "type": "boolean", "jsonPath": ".spec.enabled"},
+                {
+                    "name": "Ready",
+                    "type": "string",
+                    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
                 },
+                {
+                    "name": "Project",
+                    "type": "string",
+                    "jsonPath": ".metadata.labels.xlscsde\\.nhs\\.uk/project",
+                    "priority": 1,
+                    "description": "The project the workspace belongs to.",
+                },
+                {"name": "Expires", "type": "date", "jsonPath": ".spec.validity.endDate"},
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            ],
+            "schema": {
+                "openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                }
             },
-            {"name": "v1beta1", "served": True, "storage": False},
-        ],
-    },
-}
+        },
+        {"name": "v1beta1", "served": True, "storage": False},
+    ],
+    shortNames=["aw"],
+)
 
 
 @pytest.fixture
