@@ -8,9 +8,10 @@ The rule
     of D. Several bindings of one user to one workspace: the latest expiry wins.
 
 Whose binding
-    ``spec.username`` decides, compared after ``usernames.normalise_username`` (NFC, strip, and
-    ``casefold()`` unless ``case_sensitive``; see that module for what folding merges, e.g.
-    ``ß`` = ``ss``). Labels never decide anything. A name that normalises to "" matches nothing.
+    ``spec.username`` decides: a binding belongs to the hub user whose name equals the hub's own
+    normalisation of it, ``normalize(spec.username) == username`` (``normalize`` is the
+    authenticator's ``normalize_username``; see ``usernames``). Nothing merges more names than the
+    hub does. Labels never decide anything. An empty hub name is nobody.
     Claim-based bindings (no ``username``) are not used yet and grant nothing.
 
 Which day is "today"
@@ -52,7 +53,7 @@ from .models import (
     AnalyticsWorkspaceBinding,
     ParseError,
 )
-from .usernames import normalise_username
+from .usernames import Normalize, hub_default, owner
 
 ExclusionReason = Literal[
     "expired",
@@ -204,13 +205,14 @@ def decide(
     username: str,
     today: date,
     *,
-    case_sensitive: bool = False,
+    normalize: Normalize = hub_default,
     malformed: Iterable[ParseError] = (),
 ) -> AccessDecision:
-    """Which workspaces ``username`` may use on ``today``, and why their other bindings do not
-    count. ``workspaces`` may be an iterable or a name -> workspace mapping; ``bindings`` may be
-    everyone's (others' are ignored) or this user's; ``malformed`` may hold every ParseError."""
-    user = normalise_username(username, case_sensitive=case_sensitive)
+    """Which workspaces the hub user ``username`` may use on ``today``, and why their other
+    bindings do not count. ``workspaces`` may be an iterable or a name -> workspace mapping;
+    ``bindings`` may be everyone's (others' are ignored) or this user's; ``malformed`` may hold
+    every ParseError; ``normalize`` is the hub's username normalisation."""
+    user = username if username.strip() else ""  # a blank name is nobody
     by_name = _by_name(workspaces)
 
     bad_workspaces: dict[str, ParseError] = {}
@@ -218,24 +220,18 @@ def decide(
     for err in malformed:
         if err.kind == AnalyticsWorkspace.KIND:
             bad_workspaces[err.name] = err
-        elif err.kind == AnalyticsWorkspaceBinding.KIND:
+        elif (
+            err.kind == AnalyticsWorkspaceBinding.KIND
             # Only a binding whose raw username can be read and is this user's is reported.
-            raw_user = err.username
-            if (
-                user
-                and isinstance(raw_user, str)
-                and normalise_username(raw_user, case_sensitive=case_sensitive) == user
-            ):
-                bad_bindings.append(err)
+            and user
+            and owner(err.username, normalize) == user
+        ):
+            bad_bindings.append(err)
 
     mine: dict[str, list[AnalyticsWorkspaceBinding]] = {}
     if user:  # an empty name is nobody, even against a binding whose username is blank
         for binding in bindings:
-            grantee = binding.spec.username
-            if (
-                grantee is not None
-                and normalise_username(grantee, case_sensitive=case_sensitive) == user
-            ):
+            if owner(binding.spec.username, normalize) == user:
                 mine.setdefault(binding.spec.workspace, []).append(binding)
 
     permitted: list[PermittedWorkspace] = []

@@ -1,49 +1,62 @@
-"""How a username is compared, and the collision-free label derived from it.
+"""Whose binding is it: the hub's own identity rule, and the label derived from a hub name.
 
-Normalisation (``normalise_username``), applied to both the hub's username and every binding's
-``spec.username`` before an exact string comparison:
+A binding belongs to exactly the hub user whose name equals the hub's own normalisation of
+``spec.username``::
 
-1. Unicode NFC, so the composed and decomposed spellings of one name (``zoë`` written with
-   U+00EB or with ``e`` + U+0308) are the same user;
-2. strip surrounding whitespace (``str.strip``: Unicode whitespace, including no-break space);
-   inner characters are never touched, so ``joe+a``, ``joe-a`` and ``joe_a`` stay three users;
-3. unless ``case_sensitive``: ``str.casefold()``, then NFC again (case folding can leave a
-   string that is no longer NFC; normalising afterwards keeps equal names byte-equal).
+    authenticator.normalize_username(spec.username) == user.name
 
-Case folding is full Unicode case folding, not ``lower()``: ``JOE`` = ``joe``, ``ẞ`` = ``ß`` =
-``ss`` (so ``straße@x.com`` and ``strasse@x.com`` are the *same* user by default) and the
-ligature ``ﬁ`` = ``fi``. Deployments whose identity provider treats such names as different
-accounts should configure case-sensitive matching, which compares the NFC, stripped names exactly.
+Nothing here merges more names than the hub does. JupyterHub's default ``normalize_username``
+only lowercases (and applies ``username_map``), so ``straße`` and ``strasse``, long-s
+``\u017fam`` and ``sam``, ligature ``\ufb01ona`` and ``fiona``, or the NFC and NFD spellings
+of ``zoë`` are different users, and each binding grants to one of them only. A custom
+authenticator's normalisation is respected (whatever it merges, the hub merges too).
+``exact`` compares ``spec.username`` with the hub name as it is, for deployments that want
+bindings written exactly as the hub spells names.
 
-A name that normalises to the empty string is nobody: it never matches anything.
+A normaliser that raises, or returns anything but a string with a non-blank character, makes the
+binding nobody's: it never matches anyone.
 
 ``username_label`` is a label *value* for server-side narrowing of list/watch queries: lowercase
-base32 (no padding) of the SHA-256 of the normalised name, 52 characters of ``[a-z2-7]``. Unlike
-the ``xlscsde.nhs.uk/username`` label other tools write, distinct normalised names get distinct
-labels. Labels only narrow queries; ``spec.username`` alone decides access.
+base32 (no padding) of the SHA-256 of a hub username, 52 characters of ``[a-z2-7]``. Unlike the
+``xlscsde.nhs.uk/username`` label other tools write, distinct names get distinct labels. Labels
+only narrow queries; ``spec.username`` alone decides access.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import unicodedata
+from collections.abc import Callable
 
 #: Our own label key. The ``xlscsde.nhs.uk/username`` label belongs to other tools and is lossy.
 USER_LABEL = "lscsde-spawner.xlscsde.nhs.uk/user-sha256"
 
-
-def normalise_username(name: str, *, case_sensitive: bool = False) -> str:
-    """The form in which usernames are compared: NFC, stripped, casefolded unless case_sensitive."""
-    normal = unicodedata.normalize("NFC", name).strip()
-    if not case_sensitive:
-        normal = unicodedata.normalize("NFC", normal.casefold())
-    return normal
+#: A hub's username normalisation: ``Authenticator.normalize_username`` or one of those below.
+Normalize = Callable[[str], str]
 
 
-def username_label(name: str, *, case_sensitive: bool = False) -> str:
-    """A valid, collision-free label value for ``name``: base32(sha256(normalised name))."""
-    digest = hashlib.sha256(
-        normalise_username(name, case_sensitive=case_sensitive).encode("utf-8")
-    ).digest()
+def hub_default(name: str) -> str:
+    """JupyterHub's default ``Authenticator.normalize_username`` without a ``username_map``."""
+    return name.lower()
+
+
+def exact(name: str) -> str:
+    """No normalisation: ``spec.username`` must be the hub name, character for character."""
+    return name
+
+
+def owner(raw: object, normalize: Normalize) -> str | None:
+    """The hub username a binding's raw ``spec.username`` names, or None when it names nobody."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        name = normalize(raw)
+    except Exception:  # an authenticator that cannot normalise a name does not grant to anyone
+        return None
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def username_label(name: str) -> str:
+    """A valid, collision-free label value for the hub username ``name``."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()

@@ -46,7 +46,7 @@ from ..models import (
     parse_one,
 )
 from ..models.base import R
-from ..usernames import USER_LABEL, normalise_username, username_label
+from ..usernames import USER_LABEL, Normalize, hub_default, owner, username_label
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class WorkspaceCache:
         api_client: ApiClient,
         namespace: str,
         *,
-        case_sensitive: bool = False,
+        normalize: Normalize = hub_default,
         resync_seconds: float = 300,
         backoff_max: float = 30,
         backoff_initial: float | None = None,
@@ -160,10 +160,12 @@ class WorkspaceCache:
     ) -> None:
         """`trust_user_label`: before sync, list only the bindings labelled `USER_LABEL` for the
         user instead of all bindings. Only for namespaces where every binding is known to carry
-        a correct label; results are still filtered by spec.username, so a label never grants."""
+        a correct label; results are still filtered by spec.username, so a label never grants.
+        `normalize`: the hub's username normalisation (the authenticator's normalize_username);
+        a binding is indexed under `normalize(spec.username)`, the one hub user it grants to."""
         self.api_client = api_client
         self.namespace = namespace
-        self.case_sensitive = case_sensitive
+        self.normalize = normalize
         self.resync_seconds = resync_seconds
         self.backoff_max = backoff_max
         self.backoff_initial = backoff_initial or self.BACKOFF_INITIAL
@@ -179,8 +181,7 @@ class WorkspaceCache:
         log = None if quiet else self.log
 
         def by_user(b: AnalyticsWorkspaceBinding) -> str | None:
-            # A name that normalises to "" is nobody's: never indexed, never matched.
-            return self._normalise(b.spec.username or "") or None
+            return self._owner(b.spec.username)  # None: nobody's, never indexed
 
         def by_workspace(b: AnalyticsDataSourceBinding) -> str | None:
             return b.spec.workspace
@@ -193,8 +194,8 @@ class WorkspaceCache:
         ]
         return {k.model.PLURAL: k for k in kinds}
 
-    def _normalise(self, username: str) -> str:
-        return normalise_username(username, case_sensitive=self.case_sensitive)
+    def _owner(self, raw: object) -> str | None:
+        return owner(raw, self.normalize)
 
     @classmethod
     def shared(
@@ -280,14 +281,14 @@ class WorkspaceCache:
     def _snapshot(
         self, kinds: dict[str, _Kind[Any]], username: str, from_cache: bool
     ) -> UserSnapshot:
-        user = self._normalise(username)
+        user = username  # a hub name: already the hub's normal form
         bindings = kinds[AnalyticsWorkspaceBinding.PLURAL]
         malformed = [
             bad.error
             for kind in kinds.values()
             for bad in kind.bad.values()
             # Another user's broken binding is none of this user's business.
-            if kind is not bindings or (user and self._normalise(bad.error.username or "") == user)
+            if kind is not bindings or (user and self._owner(bad.error.username) == user)
         ]
         return UserSnapshot(
             workspaces=dict(kinds[AnalyticsWorkspace.PLURAL].items),
@@ -305,17 +306,16 @@ class WorkspaceCache:
         kinds = self._new_kinds(quiet=True)
         selectors: dict[str, str | None] = dict.fromkeys(kinds)
         if self.trust_user_label:
-            label = username_label(username, case_sensitive=self.case_sensitive)
+            label = username_label(username)
             selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
         docs = await asyncio.gather(*(self._list_raw(p, selectors[p]) for p in kinds))
-        user = self._normalise(username)
         for plural, kind, doc in zip(kinds, kinds.values(), docs, strict=True):
             items = doc.get("items") or []
             if plural == AnalyticsWorkspaceBinding.PLURAL:
                 # Parse only this user's bindings: building models for all of them is most of
                 # the cold path's cost. A binding whose username cannot be read is kept, so it
                 # is parsed and reported as malformed.
-                items = [o for o in items if _raw_user_matches(o, user, self._normalise)]
+                items = [o for o in items if _raw_user_matches(o, username, self._owner)]
             kind.replace(items)
         return kinds
 
@@ -430,7 +430,7 @@ def _describe(err: Exception) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-def _raw_user_matches(obj: Any, user: str, normalise: Callable[[str], str]) -> bool:
+def _raw_user_matches(obj: Any, user: str, owner_of: Callable[[object], str | None]) -> bool:
     spec = obj.get("spec") if isinstance(obj, dict) else None
     raw = spec.get("username") if isinstance(spec, dict) else None
-    return not isinstance(raw, str) or normalise(raw) == user
+    return not isinstance(raw, str) or owner_of(raw) == user

@@ -25,7 +25,7 @@ from lscsde_spawner.models import (
     AnalyticsWorkspaceBinding,
 )
 from lscsde_spawner.testing import client_configuration
-from lscsde_spawner.usernames import USER_LABEL, username_label
+from lscsde_spawner.usernames import USER_LABEL, exact, username_label
 
 NS = "default"
 WS, WSB = AnalyticsWorkspace.PLURAL, AnalyticsWorkspaceBinding.PLURAL
@@ -215,14 +215,14 @@ async def test_stop_cancels_watches_cleanly(kube_client: ApiClient, objects: Obj
 
 async def test_converges_on_create_update_delete(cache: WorkspaceCache, objects: Objects) -> None:
     await objects.create(WS, workspace("ws1"))
-    await objects.create(WSB, binding("b1", " Alice@Example.org ", "ws1"))
+    await objects.create(WSB, binding("b1", "Alice@Example.org", "ws1"))
     await objects.create(WSB, binding("b-claims", None, "ws1"))  # no username: in no user's list
     await objects.create(DS, datasource("d1"))
     await objects.create(DSB, ds_binding("db1", "ws1", "d1"))
     await eventually(lambda: len(cache._kinds[WSB].items) == 2 and "db1" in str(
         cache.datasource_bindings_for("ws1")))  # fmt: skip
 
-    snap = await cache.snapshot_for("alice@example.ORG")
+    snap = await cache.snapshot_for("alice@example.org")  # the hub's name for that user
     assert snap.from_cache and bindings_of(snap) == {"b1"}
     assert set(snap.workspaces) == {"ws1"} and set(snap.datasources) == {"d1"}
     assert [b.name for b in snap.datasource_bindings] == ["db1"]
@@ -232,7 +232,7 @@ async def test_converges_on_create_update_delete(cache: WorkspaceCache, objects:
     await objects.patch(WSB, "b1", {"spec": {"username": "bob"}})
     await eventually(lambda: "bob" in cache._kinds[WSB].index)
     assert bindings_of(await cache.snapshot_for("alice@example.org")) == set()
-    assert bindings_of(await cache.snapshot_for("BOB")) == {"b1"}
+    assert bindings_of(await cache.snapshot_for("bob")) == {"b1"}
     assert set(cache._kinds[WSB].index) == {"bob"}  # the old entry is gone, not left empty
 
     await objects.patch(DSB, "db1", {"spec": {"workspace": "ws2"}})
@@ -245,12 +245,26 @@ async def test_converges_on_create_update_delete(cache: WorkspaceCache, objects:
     assert bindings_of(await cache.snapshot_for("bob")) == set()
 
 
-async def test_case_sensitive_matching(kube_client: ApiClient, objects: Objects) -> None:
+async def test_exact_matching(kube_client: ApiClient, objects: Objects) -> None:
     await objects.create(WSB, binding("b1", "Alice"))
-    async with running(kube_client, case_sensitive=True) as cache:
+    async with running(kube_client, normalize=exact) as cache:
         assert await cache.wait_synced(5)
         assert bindings_of(await cache.snapshot_for("Alice")) == {"b1"}
         assert bindings_of(await cache.snapshot_for("alice")) == set()
+
+
+async def test_index_uses_the_hubs_rule_and_merges_nothing_more(
+    kube_client: ApiClient, objects: Objects
+) -> None:
+    for i, name in enumerate(["Straße", "strasse", "\u017fam", "zoe\u0308", "zo\u00eb"]):
+        await objects.create(WSB, binding(f"b{i}", name))
+    async with running(kube_client) as cache:  # JupyterHub's default rule: lower()
+        assert await cache.wait_synced(5)
+        assert bindings_of(await cache.snapshot_for("straße")) == {"b0"}
+        assert bindings_of(await cache.snapshot_for("strasse")) == {"b1"}
+        assert bindings_of(await cache.snapshot_for("sam")) == set()
+        assert bindings_of(await cache.snapshot_for("zo\u00eb")) == {"b4"}
+        assert bindings_of(await cache.snapshot_for("zoe\u0308")) == {"b3"}
 
 
 async def test_resumes_after_a_watch_drop(
@@ -442,7 +456,7 @@ async def test_direct_queries_before_sync(
     # Trusting the label narrows the query; spec.username still decides.
     local_cluster.requests.reset()
     trusting = WorkspaceCache(kube_client, NS, trust_user_label=True)
-    assert bindings_of(await trusting.snapshot_for("ALICE")) == {"labelled"}
+    assert bindings_of(await trusting.snapshot_for("alice")) == {"labelled"}
     assert local_cluster.requests.count("list", WSB) == 1
 
 
