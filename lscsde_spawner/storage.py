@@ -8,9 +8,10 @@ Anything that cannot be planned raises ``StoragePlanError`` (a ``ValueError``) w
 that names the workspace, data source or mounts concerned; the spawner fails the spawn with it.
 
 The workspace PVC
-    ``spec.jupyterWorkspace.persistentVolumeClaim.name`` if set, else
-    ``status.persistentVolumeClaim`` if set, else ``claim_prefix`` + workspace name (an empty
-    string counts as unset). Always in ``claims``: created when missing, with the workspace's
+    ``spec.jupyterWorkspace.persistentVolumeClaim.name`` if set, else ``claim_prefix`` +
+    workspace name (an empty string counts as unset). ``status.persistentVolumeClaim`` never
+    names it: status is a record of what was used, and whoever can write it must not be able to
+    redirect the mount. Always in ``claims``: created when missing, with the workspace's
     ``persistentVolumeClaim.storageClassName``, else ``settings.storage_class``, else ``None``
     (the cluster's default class; ``""`` in the settings means "no class", as in Kubernetes).
     Mounted writable at ``mount_path_template``.
@@ -34,9 +35,18 @@ Data sources
     Whoever may edit a data source may point it at any claim in the namespace, so editing data
     sources must stay an administrator's right. Data-source claims are never created (an empty
     volume would silently stand in for the data): they are in ``required_claims()``. They are
-    mounted at ``datasource_mount_template`` (default ``/data/{datasource}``), read-only unless
-    ``datasource_read_only`` is False: both the volume's ``persistentVolumeClaim.readOnly`` and
-    the mount's ``readOnly`` are set.
+    mounted at ``datasource_mount_template`` (default ``/data/{datasource}``), always read-only:
+    both the volume's ``persistentVolumeClaim.readOnly`` and the mount's ``readOnly`` are set.
+
+Whose claim it is
+    A name in an object proves nothing: the PVC itself must say whom it belongs to.
+    ``check_claims`` takes what the API server says of each planned claim and refuses a claim
+    mounted as workspace storage (the workspace PVC or additional storage) unless it carries
+    ``xlscsde.nhs.uk/workspace=<workspace>`` (or matches the admin's ``trusted_claim_selector``),
+    and a data source's claim unless it carries ``xlscsde.nhs.uk/datasource=<data source>``.
+    Claims this planner creates carry their workspace's label. The refusal names the
+    ``kubectl label`` command an admin runs to adopt an existing claim. A planned claim that does
+    not exist and may not be created is an error too: storage is never silently missing.
 
 Templates
     ``{workspace}`` (and, in the data-source templates, ``{datasource}``) are the only
@@ -77,6 +87,9 @@ from typing import Any, Literal
 from .models import AnalyticsDataSource, AnalyticsWorkspace, JupyterWorkspace
 from .models.workspace import WORKSPACE_LABEL, check_mount_path
 
+#: The label that says which data source a PVC holds; only such a PVC is mounted for it.
+DATASOURCE_LABEL = "xlscsde.nhs.uk/datasource"
+
 Purpose = Literal["workspace", "additional", "datasource"]
 
 VOLUME_PREFIX = "lscsde-"
@@ -87,6 +100,10 @@ ACCESS_MODES = frozenset({"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "Rea
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
 _MAX_LABEL = 63
 _MAX_SUBDOMAIN = 253
 _HASH_LEN = 8
@@ -104,7 +121,9 @@ class StorageSettings:
     capacity: str = "10Gi"
     mount_path_template: str = "/home/jovyan/{workspace}"
     datasource_mount_template: str = "/data/{datasource}"
-    datasource_read_only: bool = True
+    #: Labels (key, value; value None: the key present) any of which marks a PVC the admin
+    #: allows every workspace to mount as its storage. Empty: only the workspace's own label.
+    trusted_claim_selector: tuple[tuple[str, str | None], ...] = ()
     datasource_claim_template: str = "datasource-{datasource}"
     datasource_claim_annotation: str = "xlscsde.nhs.uk/persistent-volume-claim"
     keep_admin_volumes: bool = True
@@ -129,6 +148,7 @@ class Mount:
     read_only: bool
     purpose: Purpose
     source: str = ""  # the workspace or data source the mount comes from
+    owner: tuple[str, str] = ("", "")  # the label (key, value) the PVC must carry
 
     def describe(self) -> str:
         if self.purpose == "workspace":
@@ -251,16 +271,13 @@ def _jupyter(ws: AnalyticsWorkspace) -> JupyterWorkspace:
 
 
 def workspace_claim_name(ws: AnalyticsWorkspace, settings: StorageSettings) -> str:
-    """The workspace PVC: spec name, else status name, else prefix + workspace name."""
+    """The workspace PVC: spec name, else prefix + workspace name (never the status)."""
     jw = ws.spec.jupyter_workspace
     spec_name = jw.persistent_volume_claim.name if jw and jw.persistent_volume_claim else None
     if spec_name:
         return _check_name(
             spec_name, f"workspace {ws.name!r}: spec.jupyterWorkspace.persistentVolumeClaim.name"
         )
-    status_name = ws.status.persistent_volume_claim if ws.status else None
-    if status_name:
-        return _check_name(status_name, f"workspace {ws.name!r}: status.persistentVolumeClaim")
     name = _check_name(ws.name, "workspace name")
     return _check_name(
         settings.claim_prefix + name, f"workspace {name!r}: claim prefix + workspace name"
@@ -344,7 +361,8 @@ def plan_storage(
     _check_settings(settings)
     name = _check_name(ws.name, "workspace name")
     jw = _jupyter(ws)
-    labels = {WORKSPACE_LABEL: _label_value(name)}
+    owner = (WORKSPACE_LABEL, _label_value(name))
+    labels = dict([owner])
 
     claims: dict[str, ClaimToEnsure] = {}
 
@@ -358,8 +376,11 @@ def plan_storage(
     ensure(ws_claim, workspace_storage_class(ws, settings))
     ws_path = _fill(settings.mount_path_template, {"workspace": name}, "mount_path_template")
     pending = [
-        Mount("", ws_claim, _mount_path(ws_path, f"workspace {name!r}"), False, "workspace", name)
-    ]
+        Mount(
+            "", ws_claim, _mount_path(ws_path, f"workspace {name!r}"), False, "workspace", name,
+            owner,
+        )
+    ]  # fmt: skip
 
     for i, extra in enumerate(jw.additional_storage):
         at = f"workspace {name!r}: additionalStorage[{i}]"
@@ -367,7 +388,7 @@ def plan_storage(
         if extra.storage_class_name:
             ensure(claim, extra.storage_class_name)
         path = _mount_path(extra.mount_path, f"{at}.mountPath")
-        pending.append(Mount("", claim, path, False, "additional", name))
+        pending.append(Mount("", claim, path, False, "additional", name, owner))
 
     seen: set[str] = set()
     for ds in datasources:
@@ -382,11 +403,97 @@ def plan_storage(
             "datasource_mount_template",
         )
         path = _mount_path(path, f"data source {ds_name!r}")
-        pending.append(Mount("", claim, path, settings.datasource_read_only, "datasource", ds_name))
+        ds_owner = (DATASOURCE_LABEL, _label_value(ds_name))
+        pending.append(Mount("", claim, path, True, "datasource", ds_name, ds_owner))
 
     mounts = _with_volumes(pending)
     _check_paths((m.mount_path, m.describe()) for m in mounts)
     return StoragePlan(tuple(claims.values()), tuple(mounts))
+
+
+# -- whose claim it is ----------------------------------------------------------------------
+
+
+class ClaimRefused(StoragePlanError):
+    """An existing PVC does not say it belongs where the plan would mount it."""
+
+
+class ClaimMissing(StoragePlanError):
+    """A PVC the plan mounts does not exist, and is not one the spawner may create."""
+
+
+@dataclass(frozen=True)
+class ExistingClaim:
+    """What the API server says of a PVC that exists."""
+
+    labels: Mapping[str, str]
+    being_deleted: bool = False
+
+
+def parse_selector(text: str) -> tuple[tuple[str, str | None], ...]:
+    """An equality label selector (``k=v,k2``; ``k`` alone: the key present) as pairs; any
+    of them marks a PVC. ValueError for anything else (``!=``, ``in``, ``!k`` are refused)."""
+    out: list[tuple[str, str | None]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key.endswith("!") or key.startswith("!") or " " in key or (eq and not value):
+            raise ValueError(f"{part!r}: use key=value or key")
+        if not _LABEL_KEY.fullmatch(key) or (eq and not _LABEL_VALUE.fullmatch(value)):
+            raise ValueError(f"{part!r} is not a valid label key or value")
+        out.append((key, value if eq else None))
+    return tuple(out)
+
+
+def _owned(mount: Mount, labels: Mapping[str, str], settings: StorageSettings) -> bool:
+    key, value = mount.owner
+    if key and labels.get(key) == value:
+        return True
+    if mount.purpose == "datasource":
+        return False  # data-source claims prove themselves with their own label only
+    return any(
+        k in labels and (v is None or labels[k] == v) for k, v in settings.trusted_claim_selector
+    )
+
+
+def _adopt(mount: Mount, namespace: str) -> str:
+    key, value = mount.owner
+    return f"kubectl label pvc {mount.claim} -n {namespace} {key}={value}"
+
+
+def check_claims(
+    plan: StoragePlan,
+    existing: Mapping[str, ExistingClaim | None],
+    settings: StorageSettings,
+    *,
+    namespace: str,
+) -> tuple[ClaimToEnsure, ...]:
+    """Check every planned claim against what exists (``existing``: claim name -> facts, None
+    when it does not exist; every claim of the plan must be a key), before anything is created.
+    Returns the claims to create. Raises ``ClaimRefused`` for a claim that is not this
+    workspace's (or data source's), ``ClaimMissing`` for a required claim that does not exist,
+    and ``StoragePlanError`` for one being deleted."""
+    ensurable = {c.name: c for c in plan.claims}
+    create: dict[str, ClaimToEnsure] = {}
+    for m in plan.mounts:
+        found = existing[m.claim]
+        if found is None:
+            if m.claim not in ensurable:
+                raise ClaimMissing(
+                    f"{m.describe()} does not exist; a spawner never creates it, because an "
+                    "empty volume would stand in for it"
+                )
+            create[m.claim] = ensurable[m.claim]
+        elif found.being_deleted:
+            raise StoragePlanError(f"{m.describe()} is being deleted; try again once it is gone")
+        elif not _owned(m, found.labels, settings):
+            raise ClaimRefused(
+                f"{m.describe()} exists but is not labelled as belonging to it, so it is not "
+                f"mounted. An admin who wants it used adopts it with: {_adopt(m, namespace)}"
+            )
+    return tuple(create.values())
 
 
 # -- the pod ---------------------------------------------------------------------------------

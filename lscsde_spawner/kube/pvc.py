@@ -73,8 +73,8 @@ def pvc_manifest(
     }
 
 
-async def _read(core: CoreV1Api, namespace: str, name: str) -> V1PersistentVolumeClaim | None:
-    """The PVC, or None when there is none."""
+async def read_pvc(core: CoreV1Api, namespace: str, name: str) -> V1PersistentVolumeClaim | None:
+    """The PVC, or None when there is none; any other failure raises `StorageError`."""
     try:
         pvc: V1PersistentVolumeClaim = await core.read_namespaced_persistent_volume_claim(
             name, namespace
@@ -83,6 +83,13 @@ async def _read(core: CoreV1Api, namespace: str, name: str) -> V1PersistentVolum
         if exc.status == 404:
             return None
         raise _failure(exc, namespace, name, "read") from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise StorageError(
+            f"Could not reach the Kubernetes API to read PersistentVolumeClaim {name!r} "
+            f"in namespace {namespace!r}: {exc!r}",
+            namespace=namespace,
+            name=name,
+        ) from exc
     return pvc
 
 
@@ -112,7 +119,7 @@ async def ensure_pvc(
     class are not checked); a 409 from a concurrent creator counts as "exists" once a GET
     confirms it. Every failure raises `StorageError`."""
     try:
-        found = await _read(core, namespace, name)
+        found = await read_pvc(core, namespace, name)
         if found is not None:
             return _usable(found, namespace, name)
         body = pvc_manifest(
@@ -124,7 +131,7 @@ async def ensure_pvc(
         except ApiException as exc:
             if exc.status != 409:
                 raise _failure(exc, namespace, name, "create") from exc
-            found = await _read(core, namespace, name)
+            found = await read_pvc(core, namespace, name)
             if found is None:  # a 409 that is not AlreadyExists
                 raise _failure(exc, namespace, name, "create") from exc
             log.info("PersistentVolumeClaim %s/%s was created concurrently", namespace, name)

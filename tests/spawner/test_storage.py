@@ -14,13 +14,18 @@ from kubespawner.objects import make_pod
 
 from lscsde_spawner.models import AnalyticsDataSource, AnalyticsWorkspace
 from lscsde_spawner.storage import (
+    ClaimMissing,
+    ClaimRefused,
     ClaimToEnsure,
+    ExistingClaim,
     Mount,
     StoragePlan,
     StoragePlanError,
     StorageSettings,
     apply_plan,
+    check_claims,
     datasource_claim_name,
+    parse_selector,
     plan_storage,
     volume_name,
     workspace_claim_name,
@@ -86,14 +91,16 @@ def volumes_by_name(plan: StoragePlan) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize(
     ("spec_name", "status_name", "prefix", "expected"),
     [
-        ("spec-pvc", "status-pvc", "workspace-", "spec-pvc"),  # spec wins over status
+        ("spec-pvc", "status-pvc", "workspace-", "spec-pvc"),
         ("spec-pvc", None, "workspace-", "spec-pvc"),
-        (None, "status-pvc", "workspace-", "status-pvc"),  # status wins over the prefix
+        # The status never names the claim: whoever writes status must not redirect the mount.
+        (None, "status-pvc", "workspace-", "workspace-ws1"),
+        (None, "hub-db-dir", "workspace-", "workspace-ws1"),
         (None, None, "workspace-", "workspace-ws1"),
         (None, None, "ws-", "ws-ws1"),
         (None, None, "", "ws1"),
         ("", "", "workspace-", "workspace-ws1"),  # empty strings count as unset
-        ("", "status-pvc", "workspace-", "status-pvc"),
+        ("", "status-pvc", "workspace-", "workspace-ws1"),
         ("team.storage", None, "workspace-", "team.storage"),  # a dotted PVC name is valid
     ],
 )
@@ -112,9 +119,6 @@ def test_workspace_claim_precedence(
 @pytest.mark.parametrize(
     ("status_name", "prefix", "name", "fragment"),
     [
-        ("Bad_Name", "workspace-", "ws1", "status.persistentVolumeClaim"),  # status is unchecked
-        ("bad/../name", "workspace-", "ws1", "status.persistentVolumeClaim"),
-        ("ok\n", "workspace-", "ws1", "status.persistentVolumeClaim"),
         (None, "Workspace_", "ws1", "claim prefix"),
         (None, "workspace-", "w" * 250, "claim prefix"),  # > 253 characters
     ],
@@ -273,21 +277,21 @@ def test_the_annotation_key_is_configurable_and_can_be_switched_off() -> None:
 
 
 @pytest.mark.parametrize(
-    ("read_only", "template", "expected_paths"),
+    ("template", "expected_paths"),
     [
-        (True, "/data/{datasource}", ["/data/census", "/data/gp-records", "/data/hes"]),
-        (False, "/data/{datasource}", ["/data/census", "/data/gp-records", "/data/hes"]),
-        (True, "/home/jovyan/{workspace}/data/{datasource}/", [
+        ("/data/{datasource}", ["/data/census", "/data/gp-records", "/data/hes"]),
+        ("/home/jovyan/{workspace}/data/{datasource}/", [
             "/home/jovyan/ws1/data/census",  # nested in the workspace mount: allowed
             "/home/jovyan/ws1/data/gp-records",
             "/home/jovyan/ws1/data/hes",
         ]),
     ],
 )  # fmt: skip
-def test_several_datasources_are_mounted_with_read_only_flags(
-    read_only: bool, template: str, expected_paths: list[str]
+def test_several_datasources_are_mounted_read_only(
+    template: str, expected_paths: list[str]
 ) -> None:
-    settings = StorageSettings(datasource_read_only=read_only, datasource_mount_template=template)
+    read_only = True  # always: there is no setting that makes a data source writable
+    settings = StorageSettings(datasource_mount_template=template)
     sources = [datasource("census"), datasource("gp-records", "gp.records.v2"), datasource("hes")]
     plan = plan_storage(workspace(), sources, settings)
     ds_mounts = [m for m in plan.mounts if m.purpose == "datasource"]
@@ -322,10 +326,116 @@ def test_a_claim_both_read_only_and_writable_is_refused() -> None:
     with pytest.raises(StoragePlanError, match="read-only for data source 'census'") as err:
         plan_storage(ws, [datasource("census", "shared")], S)
     assert "writable for the storage of workspace 'ws1'" in str(err.value)
-    # With data sources configured writable there is no conflict: one volume.
-    plan = plan_storage(ws, [datasource("census", "shared")], StorageSettings(
-        datasource_read_only=False))  # fmt: skip
-    assert len(plan.volumes()) == 1
+
+
+# -- whose claim it is ------------------------------------------------------------------------
+
+WS_OWN = {"xlscsde.nhs.uk/workspace": "ws1"}
+
+
+def ext(**labels: str) -> ExistingClaim:
+    return ExistingClaim({k.replace("__", "/").replace("_", "."): v for k, v in labels.items()})
+
+
+def full_plan() -> StoragePlan:
+    ws = workspace(additional=[
+        {"mountPath": "/mnt/made", "persistentVolumeClaim": "made", "storageClassName": "std"},
+        {"mountPath": "/mnt/given", "persistentVolumeClaim": "given"},
+    ])  # fmt: skip
+    return plan_storage(ws, [datasource("census")], S)
+
+
+def test_owned_claims_pass_and_missing_ensurable_ones_are_created() -> None:
+    existing = {
+        "workspace-ws1": None,  # ours to create
+        "made": ExistingClaim(WS_OWN),
+        "given": ExistingClaim({**WS_OWN, "team": "x"}),
+        "datasource-census": ExistingClaim({"xlscsde.nhs.uk/datasource": "census"}),
+    }
+    create = check_claims(full_plan(), existing, S, namespace="ns")
+    assert [c.name for c in create] == ["workspace-ws1"]
+    assert create[0].labels == WS_OWN  # what the spawner creates carries the workspace's label
+
+
+@pytest.mark.parametrize(
+    ("claim", "labels", "adopt"),
+    [
+        ("workspace-ws1", {}, "xlscsde.nhs.uk/workspace=ws1"),  # e.g. hub-db-dir, claim-bob
+        ("workspace-ws1", {"xlscsde.nhs.uk/workspace": "ws2"}, "xlscsde.nhs.uk/workspace=ws1"),
+        ("given", {"component": "singleuser-storage"}, "xlscsde.nhs.uk/workspace=ws1"),
+        ("made", {"xlscsde.nhs.uk/datasource": "census"}, "xlscsde.nhs.uk/workspace=ws1"),
+        # A data source's claim needs the data source's label; a workspace label is no proof.
+        ("datasource-census", WS_OWN, "xlscsde.nhs.uk/datasource=census"),
+        ("datasource-census", {"xlscsde.nhs.uk/datasource": "other"},
+         "xlscsde.nhs.uk/datasource=census"),
+    ],
+)  # fmt: skip
+def test_a_claim_without_its_owners_label_is_refused(
+    claim: str, labels: dict[str, str], adopt: str
+) -> None:
+    existing: dict[str, ExistingClaim | None] = {
+        "workspace-ws1": ExistingClaim(WS_OWN),
+        "made": ExistingClaim(WS_OWN),
+        "given": ExistingClaim(WS_OWN),
+        "datasource-census": ExistingClaim({"xlscsde.nhs.uk/datasource": "census"}),
+    }
+    existing[claim] = ExistingClaim(labels)
+    with pytest.raises(ClaimRefused) as err:
+        check_claims(full_plan(), existing, S, namespace="sde")
+    assert f"kubectl label pvc {claim} -n sde {adopt}" in str(err.value)
+    assert f"(PVC {claim!r})" in str(err.value)
+
+
+@pytest.mark.parametrize("claim", ["given", "datasource-census"])
+def test_a_required_claim_that_is_missing_is_an_error(claim: str) -> None:
+    existing: dict[str, ExistingClaim | None] = {
+        "workspace-ws1": None,
+        "made": None,
+        "given": ExistingClaim(WS_OWN),
+        "datasource-census": ExistingClaim({"xlscsde.nhs.uk/datasource": "census"}),
+    }
+    existing[claim] = None
+    with pytest.raises(ClaimMissing, match=re.escape(f"(PVC {claim!r}) does not exist")):
+        check_claims(full_plan(), existing, S, namespace="sde")
+
+
+def test_a_claim_being_deleted_is_an_error() -> None:
+    existing = {"workspace-ws1": ExistingClaim(WS_OWN, being_deleted=True)}
+    with pytest.raises(StoragePlanError, match="being deleted"):
+        check_claims(plan_storage(workspace(), [], S), existing, S, namespace="sde")
+
+
+def test_the_admins_selector_adopts_workspace_storage_but_never_data() -> None:
+    trusted = StorageSettings(trusted_claim_selector=parse_selector("shared=yes, legacy"))
+    plan = plan_storage(workspace(), [datasource("census")], trusted)
+    ok = {"workspace-ws1": ExistingClaim({"legacy": ""}),
+          "datasource-census": ExistingClaim({"xlscsde.nhs.uk/datasource": "census"})}  # fmt: skip
+    assert check_claims(plan, ok, trusted, namespace="sde") == ()
+    ok["workspace-ws1"] = ExistingClaim({"shared": "no"})
+    with pytest.raises(ClaimRefused):
+        check_claims(plan, ok, trusted, namespace="sde")
+    ok["workspace-ws1"] = ExistingClaim({"shared": "yes"})
+    ok["datasource-census"] = ExistingClaim({"shared": "yes", "legacy": "1"})
+    with pytest.raises(ClaimRefused, match="data source 'census'"):
+        check_claims(plan, ok, trusted, namespace="sde")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ()),
+        ("a=b", (("a", "b"),)),
+        (" a = b , example.org/c ", (("a", "b"), ("example.org/c", None))),
+    ],
+)
+def test_parse_selector(text: str, expected: tuple[tuple[str, str | None], ...]) -> None:
+    assert parse_selector(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a!=b", "!a", "a=", "a in (b)", "a=b c", "-a=b", "a=b\nc"])
+def test_parse_selector_refuses_what_it_does_not_support(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_selector(text)
 
 
 # -- mount-path collisions ---------------------------------------------------------------------
