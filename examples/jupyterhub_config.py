@@ -28,14 +28,16 @@ c.KubeSpawner.start_timeout = 300
 
 # -- Access policy ----------------------------------------------------------------------------
 c.WorkspaceSpawner.time_zone = "Europe/London"  # what "today" means for validity and expiry
-c.WorkspaceSpawner.case_sensitive_usernames = False  # binding usernames compared casefolded
+# A binding belongs to the hub user named authenticator.normalize_username(spec.username).
+c.WorkspaceSpawner.case_sensitive_usernames = False
 c.WorkspaceSpawner.expiring_days = 7  # highlight workspaces expiring sooner than this
 # Leave empty to use the form template's message; plain text (escaped) otherwise.
 c.WorkspaceSpawner.no_workspaces_message = ""
 
 # -- Storage ----------------------------------------------------------------------------------
-# Workspace PVC name: spec.jupyterWorkspace.persistentVolumeClaim.name, else
-# status.persistentVolumeClaim, else this prefix + the workspace name. Created when missing.
+# Workspace PVC name: spec.jupyterWorkspace.persistentVolumeClaim.name, else this prefix + the
+# workspace name. Created when missing, labelled xlscsde.nhs.uk/workspace=<workspace>; an
+# existing PVC is mounted only when it carries that label (or matches trusted_claim_selector).
 c.WorkspaceSpawner.workspace_claim_prefix = "workspace-"
 c.WorkspaceSpawner.workspace_storage_class = "azurefile-csi"  # None: the cluster default
 c.WorkspaceSpawner.workspace_access_modes = ["ReadWriteMany"]
@@ -46,7 +48,10 @@ c.WorkspaceSpawner.workspace_mount_path_template = "/home/jovyan/{workspace}"
 c.WorkspaceSpawner.datasource_claim_annotation = "xlscsde.nhs.uk/persistent-volume-claim"
 c.WorkspaceSpawner.datasource_claim_template = "datasource-{datasource}"
 c.WorkspaceSpawner.datasource_mount_template = "/data/{datasource}"
-c.WorkspaceSpawner.datasource_read_only = True
+# Data-source PVCs are always mounted read-only, and only when labelled
+# xlscsde.nhs.uk/datasource=<data source>.
+# PVCs (besides each workspace's own) that any workspace may mount, e.g. legacy shared storage:
+c.WorkspaceSpawner.trusted_claim_selector = ""
 # Keep volumes configured here (e.g. a z2jh per-user home directory) beside the workspace's.
 c.WorkspaceSpawner.keep_admin_volumes = True
 

@@ -3,12 +3,15 @@
 Thin glue over the pure layers (``access``, ``profiles``, ``storage``) and the ``kube`` clients:
 
 - ``profile_list`` (the form): one profile per workspace permitted today, from the watch-fed cache.
-- ``load_user_options`` (start): the named workspace is checked again with FRESH API reads;
-  anything not permitted now is refused with ``SpawnException(status_code=4xx)`` before anything
-  is created. The workspace's overrides are applied after restoring the configured values.
-- ``get_pod_manifest``: the storage step (PVCs ensured, volumes/mounts added) runs on the pod
-  KubeSpawner built, before any admin ``modify_pod_hook`` and before the pod is created. Any
-  storage failure fails the spawn.
+- ``load_user_options`` (start): the options are checked (only ``profile``, a few KiB at most),
+  the named workspace is checked again with FRESH API reads, and so is every PVC it would mount
+  (each must say it belongs there); anything not permitted now is refused with
+  ``SpawnException(status_code=4xx)`` before anything is created. The workspace's overrides are
+  applied after restoring the configured values.
+- ``get_pod_manifest``: missing workspace PVCs are created and the volumes/mounts added to the pod
+  KubeSpawner built, before any admin ``modify_pod_hook``.
+- Just before the pod is created the grant is read again: a revocation seen by then refuses the
+  start, leaving nothing but an already-ensured workspace PVC.
 - After start/stop: the workspace status is patched and Kubernetes events are recorded.
 """
 
@@ -20,6 +23,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 from jupyterhub.spawner import SpawnException
@@ -28,17 +32,23 @@ from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
-from traitlets import Bool, Integer, List, Unicode, default
+from sqlalchemy.orm import object_session
+from traitlets import Bool, Integer, List, TraitError, Unicode, default, validate
 from traitlets import Callable as CallableTrait
 
 from . import access, profiles, storage
 from .kube import customresources as cr
 from .kube.cache import WorkspaceCache
 from .kube.events import SERVER_STARTED, SERVER_STOPPED, EventRecorder, object_reference
-from .kube.pvc import StorageError, ensure_pvc
+from .kube.pvc import StorageError, ensure_pvc, read_pvc
 from .models import AnalyticsWorkspace
+from .usernames import Normalize, exact, hub_default
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: The user_options a start may carry, and their largest JSON size: anything else is refused
+#: before it can be kept in the hub's database.
+USER_OPTION_KEYS = frozenset({"profile"})
+USER_OPTIONS_MAX_BYTES = 4096
 
 
 def refuse(status: int, message: str, reason: str = "workspace") -> SpawnException:
@@ -50,6 +60,8 @@ def refuse(status: int, message: str, reason: str = "workspace") -> SpawnExcepti
 class _Chosen:
     grant: access.PermittedWorkspace
     datasources: list[Any]
+    datasource_bindings: tuple[str, ...]  # the data-source bindings that attach them
+    today: date
 
 
 class _Response:
@@ -68,7 +80,12 @@ class WorkspaceSpawner(KubeSpawner):
     )
     time_zone = Unicode("UTC", config=True, help="IANA time zone that decides what 'today' is.")
     case_sensitive_usernames = Bool(
-        False, config=True, help="Compare binding usernames case-sensitively."
+        False,
+        config=True,
+        help="False (default): a binding belongs to the hub user whose name equals the "
+        "authenticator's normalize_username(spec.username) (JupyterHub's default lowercases, so "
+        "a binding to 'Alice' grants to hub user 'alice'). True: spec.username must equal the "
+        "hub username exactly. Neither merges more names than the hub does.",
     )
     expiring_days = Integer(
         7, config=True, help="Highlight a workspace on the form when fewer days than this remain."
@@ -93,7 +110,16 @@ class WorkspaceSpawner(KubeSpawner):
     datasource_mount_template = Unicode(
         "/data/{datasource}", config=True, help="Where each attached data source is mounted."
     )
-    datasource_read_only = Bool(True, config=True, help="Mount data sources read-only.")
+    trusted_claim_selector = Unicode(
+        "",
+        config=True,
+        help="An equality label selector (e.g. 'xlscsde.nhs.uk/shared-storage=true'; "
+        "comma-separated terms, any of which suffices) marking existing PVCs that ANY "
+        "workspace may mount as its storage. Empty (default): a PVC is mounted as a "
+        "workspace's storage only when it carries xlscsde.nhs.uk/workspace=<workspace>. It "
+        "never applies to data sources, whose PVCs must carry "
+        "xlscsde.nhs.uk/datasource=<data source>.",
+    )
     datasource_claim_template = Unicode(
         "datasource-{datasource}",
         config=True,
@@ -150,15 +176,36 @@ class WorkspaceSpawner(KubeSpawner):
         # KubeSpawner keeps overrides on the object between starts: remember the configured ones.
         self._configured = {k: copy.deepcopy(getattr(self, k)) for k in profiles.OVERRIDE_KEYS}
         self._chosen: _Chosen | None = None
+        self._plan: storage.StoragePlan | None = None
+        self._to_create: tuple[storage.ClaimToEnsure, ...] = ()
         self._storage_messages: list[str] = []
         self._claim: str | None = None
+        # The last options a start accepted: restored in the database when a start is refused.
+        stored = getattr(self.orm_spawner, "user_options", None) if self.orm_spawner else None
+        self._accepted_options = copy.deepcopy(stored) if _options_ok(stored) else {}
         self._started = False  # a server of ours is up (set after start, cleared at stop)
 
     # -- settings and clients ------------------------------------------------------------
 
+    @validate("trusted_claim_selector")
+    def _valid_selector(self, proposal: Any) -> str:
+        try:
+            storage.parse_selector(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"trusted_claim_selector: {exc}") from None
+        return str(proposal["value"])
+
     @property
     def ws_namespace(self) -> str:
         return str(self.workspace_namespace or self.namespace)
+
+    @property
+    def normalize_username(self) -> Normalize:
+        """The hub's own username normalisation, by which a binding names its one hub user."""
+        if self.case_sensitive_usernames:
+            return exact
+        auth = self.authenticator
+        return auth.normalize_username if auth is not None else hub_default
 
     def storage_settings(self) -> storage.StorageSettings:
         return storage.StorageSettings(
@@ -168,7 +215,7 @@ class WorkspaceSpawner(KubeSpawner):
             capacity=self.workspace_capacity,
             mount_path_template=self.workspace_mount_path_template,
             datasource_mount_template=self.datasource_mount_template,
-            datasource_read_only=self.datasource_read_only,
+            trusted_claim_selector=storage.parse_selector(self.trusted_claim_selector),
             datasource_claim_template=self.datasource_claim_template,
             datasource_claim_annotation=self.datasource_claim_annotation,
             keep_admin_volumes=self.keep_admin_volumes,
@@ -181,7 +228,7 @@ class WorkspaceSpawner(KubeSpawner):
 
     async def _cache(self) -> WorkspaceCache:
         cache = WorkspaceCache.shared(
-            ApiClient, self.ws_namespace, case_sensitive=self.case_sensitive_usernames
+            ApiClient, self.ws_namespace, normalize=self.normalize_username
         )
         await cache.start()
         return cache
@@ -196,7 +243,7 @@ class WorkspaceSpawner(KubeSpawner):
             snap.bindings,
             self.user.name,
             today,
-            case_sensitive=self.case_sensitive_usernames,
+            normalize=self.normalize_username,
             malformed=snap.malformed,
         )
         out = []
@@ -266,7 +313,7 @@ class WorkspaceSpawner(KubeSpawner):
             bindings.items,
             user,
             today,
-            case_sensitive=self.case_sensitive_usernames,
+            normalize=self.normalize_username,
             malformed=[*listed_ws.errors, *bindings.errors],
         )
         if requested is None:
@@ -297,32 +344,78 @@ class WorkspaceSpawner(KubeSpawner):
         attached, _ = access.attached_datasources(
             grant.name, dsb.items, dss.items, today, malformed=dss.errors
         )
-        return _Chosen(grant, attached)
+        return _Chosen(grant, attached, _attaching(grant.name, dsb.items, attached, today), today)
+
+    def _check_user_options(self) -> None:
+        """Only known keys, a few KiB at most. JupyterHub stored the options before any spawner
+        hook ran, so a refusal puts the last accepted ones back: junk is never kept."""
+        options: object = getattr(self, "user_options", None)
+        problem = _options_problem(options)
+        if problem is None:
+            return
+        self.user_options = copy.deepcopy(self._accepted_options)
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = copy.deepcopy(self._accepted_options)
+            session = object_session(self.orm_spawner)
+            if session is not None:
+                session.commit()
+        raise refuse(400, problem, "user_options")
 
     async def load_user_options(self) -> None:
+        self._check_user_options()
+        accepted = copy.deepcopy(self.user_options)
         chosen = await self._choose()
+        ws = chosen.grant.workspace
         try:
             profile = await self._profile(chosen.grant, chosen.datasources)
+            plan = storage.plan_storage(ws, chosen.datasources, self.storage_settings())
         except (profiles.ProfileError, storage.StoragePlanError) as exc:
-            raise refuse(403, f"Workspace {chosen.grant.name!r} cannot be started: {exc}") from exc
+            self.log.warning("workspace %s refused to %s: %s", ws.name, self.user.name, exc)
+            raise refuse(403, f"Workspace {ws.name!r} cannot be started: {exc}") from exc
+        # Every claim is checked before anything is created.
+        self._to_create = await self._check_storage(ws, plan)
         for key, value in self._configured.items():
             setattr(self, key, copy.deepcopy(value))
-        self.log.info("Starting workspace %s for %s", chosen.grant.name, self.user.name)
+        self.log.info("Starting workspace %s for %s", ws.name, self.user.name)
         self._apply_overrides(profile.get("kubespawner_override", {}))
-        self._chosen = chosen
+        self._chosen, self._plan = chosen, plan
+        self._accepted_options = accepted
 
-    # -- the pod: storage ----------------------------------------------------------------
+    # -- storage -------------------------------------------------------------------------
+
+    async def _check_storage(
+        self, ws: AnalyticsWorkspace, plan: storage.StoragePlan
+    ) -> tuple[storage.ClaimToEnsure, ...]:
+        """Read every claim the plan mounts; refuse unless each proves it belongs there.
+        Returns the claims to create."""
+        core = CoreV1Api(self.api_client)
+        existing: dict[str, storage.ExistingClaim | None] = {}
+        try:
+            for name in dict.fromkeys(m.claim for m in plan.mounts):
+                existing[name] = _facts(await read_pvc(core, self.namespace, name))
+            return storage.check_claims(
+                plan, existing, self.storage_settings(), namespace=self.namespace
+            )
+        except storage.ClaimRefused as exc:
+            self.log.warning("workspace %s: %s", ws.name, exc)
+            raise refuse(
+                403, f"Storage for workspace {ws.name!r} refused: {exc}", "storage"
+            ) from exc
+        except (StorageError, storage.StoragePlanError) as exc:
+            raise refuse(
+                503, f"Storage for workspace {ws.name!r} is not available: {exc}", "storage"
+            ) from exc
 
     async def get_pod_manifest(self) -> Any:
         pod = await super().get_pod_manifest()
-        if self._chosen is None:
+        if self._chosen is None or self._plan is None:
             raise refuse(500, "No workspace was chosen for this server")
-        ws = self._chosen.grant.workspace
+        ws, plan = self._chosen.grant.workspace, self._plan
         self._storage_messages = []
+        core = CoreV1Api(self.api_client)
         try:
-            plan = storage.plan_storage(ws, self._chosen.datasources, self.storage_settings())
-            core = CoreV1Api(self.api_client)
-            for claim in plan.claims:
+            raced: list[str] = []
+            for claim in self._to_create:
                 result = await ensure_pvc(
                     core,
                     self.namespace,
@@ -332,21 +425,14 @@ class WorkspaceSpawner(KubeSpawner):
                     size=claim.size,
                     labels=claim.labels,
                 )
+                if result == "exists":
+                    raced.append(claim.name)  # made by someone else since the check
                 verb = "Created" if result == "created" else "Using existing"
                 self._storage_messages.append(
                     f"{verb} PersistentVolumeClaim {claim.name} for workspace {ws.name}"
                 )
-            for name in plan.required_claims():
-                try:
-                    await core.read_namespaced_persistent_volume_claim(name, self.namespace)
-                except ApiException as exc:
-                    raise StorageError(
-                        f"PersistentVolumeClaim {name!r} needed by workspace {ws.name!r} "
-                        f"is not available ({exc.status})",
-                        namespace=self.namespace,
-                        name=name,
-                        status=exc.status,
-                    ) from exc
+            if raced:
+                await self._check_storage(ws, plan)
             as_dict = self.api_client.sanitize_for_serialization(pod)
             new = storage.apply_plan(as_dict, plan, keep_admin_volumes=self.keep_admin_volumes)
         except (StorageError, storage.StoragePlanError) as exc:
@@ -355,6 +441,51 @@ class WorkspaceSpawner(KubeSpawner):
             ) from exc
         self._claim = storage.workspace_claim_name(ws, self.storage_settings())
         return self.api_client.deserialize(cast(Any, _Response(new)), "V1Pod")
+
+    # -- the last check: the grant still holds just before the pod is created ------------
+
+    async def _reverify(self) -> None:
+        """Fresh reads of exactly the objects that granted this start (the workspace, its
+        granting bindings, the attaching data-source bindings and their data sources)."""
+        chosen = self._chosen
+        if chosen is None:
+            raise refuse(500, "No workspace was chosen for this server")
+        client, ns, name = self.api_client, self.ws_namespace, chosen.grant.name
+        try:
+            ws = await _get_or_none(cr.workspaces(client, ns), name)
+            bindings = await _get_all(cr.workspace_bindings(client, ns), chosen.grant.bindings)
+            dsbs = await _get_all(cr.datasource_bindings(client, ns), chosen.datasource_bindings)
+            dss = await _get_all(cr.datasources(client, ns), [d.name for d in chosen.datasources])
+        except cr.MalformedObject as exc:
+            raise refuse(403, f"Workspace {name!r} cannot be started: {exc}") from exc
+        except (ApiException, OSError, TimeoutError) as exc:
+            raise refuse(503, f"Could not confirm access to workspace {name!r}: {exc}") from exc
+        today = access.today_in(self.time_zone)
+        decision = access.decide(
+            {name: ws} if ws is not None else {},
+            bindings,
+            self.user.name,
+            today,
+            normalize=self.normalize_username,
+        )
+        if decision.get(name) is None:
+            why = decision.reason_for(name)
+            detail = why.detail if why else f"{self.user.name} no longer holds a grant to it"
+            raise refuse(403, f"Access to workspace {name!r} ended during the start: {detail}")
+        still, _ = access.attached_datasources(name, dsbs, dss, today)
+        gone = sorted({d.name for d in chosen.datasources} - {d.name for d in still})
+        if gone:
+            raise refuse(
+                403,
+                f"Data source(s) {', '.join(gone)} were detached from workspace {name!r} "
+                "during the start",
+            )
+
+    async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
+        # KubeSpawner's pod POST (retried on 409): the grant is proved again right before it.
+        await self._reverify()
+        created: bool = await super()._make_create_pod_request(pod, request_timeout)
+        return created
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         sent = 0
@@ -414,6 +545,66 @@ class WorkspaceSpawner(KubeSpawner):
         ws = await self._running_workspace() if was_running else None
         if ws is not None:
             await self._record(ws, SERVER_STOPPED, "Stopped")
+
+
+def _options_problem(options: object) -> str | None:
+    """Why these user_options are refused, or None when they are acceptable."""
+    if not isinstance(options, dict):
+        return "user_options must be an object"
+    unknown = sorted(str(k)[:40] for k in options if k not in USER_OPTION_KEYS)
+    if unknown:
+        allowed = ", ".join(sorted(USER_OPTION_KEYS))
+        return f"Unknown user_options {', '.join(map(repr, unknown[:5]))}: only {allowed} is used"
+    try:
+        size = len(json.dumps(options).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError):
+        return "user_options must be plain JSON"
+    if size > USER_OPTIONS_MAX_BYTES:
+        return f"user_options are {size} bytes; at most {USER_OPTIONS_MAX_BYTES} are accepted"
+    return None
+
+
+def _options_ok(options: object) -> bool:
+    return _options_problem(options) is None
+
+
+def _attaching(
+    workspace: str, bindings: list[Any], attached: list[Any], today: date
+) -> tuple[str, ...]:
+    """The live data-source bindings that attach ``attached`` to ``workspace``."""
+    names = {d.name for d in attached}
+    return tuple(
+        sorted(
+            b.name
+            for b in bindings
+            if b.spec.workspace == workspace
+            and b.spec.datasource in names
+            and (b.spec.expires is None or b.spec.expires >= today)
+        )
+    )
+
+
+def _facts(pvc: Any) -> storage.ExistingClaim | None:
+    if pvc is None:
+        return None
+    meta = pvc.metadata
+    labels = dict(meta.labels or {}) if meta is not None else {}
+    deleting = bool(meta is not None and meta.deletion_timestamp)
+    return storage.ExistingClaim(labels, being_deleted=deleting)
+
+
+async def _get_or_none(crs: cr.CustomResourceClient[Any], name: str) -> Any:
+    try:
+        return await crs.get(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+async def _get_all(crs: cr.CustomResourceClient[Any], names: Any) -> list[Any]:
+    found = [await _get_or_none(crs, n) for n in names]
+    return [f for f in found if f is not None]
 
 
 __all__ = ["WorkspaceSpawner", "refuse"]

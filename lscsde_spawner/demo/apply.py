@@ -19,6 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from ..crds import load_crds
 from ..kube.pvc import ensure_pvc
 from ..models import ALL_KINDS, GROUP, VERSION
+from ..storage import DATASOURCE_LABEL
 from .sample import DATASOURCE_CLAIM_SIZE, NAMESPACE, sample
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -89,16 +90,21 @@ async def apply_sample(api: ApiClient, today: date) -> dict[str, int]:
     for obj in data.objects:
         counts[await apply_object(api, obj)] += 1
     core = CoreV1Api(api)
-    for claim in data.datasource_claims.values():
-        await ensure_pvc(
+    for source, claim in data.datasource_claims.items():
+        # The data source's label is what lets the spawner mount the claim for it.
+        labels = {"app.kubernetes.io/part-of": "lscsde-spawner-demo", DATASOURCE_LABEL: source}
+        created = await ensure_pvc(
             core,
             NAMESPACE,
             claim,
             storage_class=None,
             access_modes=["ReadOnlyMany"],
             size=DATASOURCE_CLAIM_SIZE,
-            labels={"app.kubernetes.io/part-of": "lscsde-spawner-demo"},
+            labels=labels,
         )
+        if created == "exists":  # adopt a claim an earlier demo made, as an admin would
+            patch = {"metadata": {"labels": labels}}
+            await core.patch_namespaced_persistent_volume_claim(claim, NAMESPACE, cast(Any, patch))
     return counts
 
 

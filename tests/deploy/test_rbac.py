@@ -23,7 +23,7 @@ from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.localcluster.faults import RequestRecord
 from lscsde_spawner.spawner import WorkspaceSpawner
 from tests.hub.conftest import RunningHub, StartHub, post_spawn_form
-from tests.hub.test_workspace_spawner import WS_IMAGE, bind, datasource, install, workspace
+from tests.hub.objects import WS_IMAGE, bind, datasource, install, workspace
 
 pytestmark = pytest.mark.hub
 

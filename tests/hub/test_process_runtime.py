@@ -21,7 +21,7 @@ from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.localcluster.runtime_process import ProcessRuntime
 
 from .conftest import NAMESPACE, RunningHub, StartHub
-from .test_workspace_spawner import (
+from .objects import (
     bind,
     datasource,
     install,

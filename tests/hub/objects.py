@@ -1,0 +1,147 @@
+"""Custom objects, PVCs and starts for the hub tests: what an admin or data team would create
+through the Kubernetes API, and what a REST client would post."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from lscsde_spawner.crds import load_crds
+from lscsde_spawner.models import GROUP, VERSION
+from lscsde_spawner.spawner import WorkspaceSpawner
+from lscsde_spawner.storage import DATASOURCE_LABEL
+
+from .conftest import NAMESPACE, RunningHub, StartHub
+
+TODAY = datetime.now(UTC).date()
+FUTURE = str(TODAY + timedelta(days=365))
+PAST = str(TODAY - timedelta(days=3))
+WS_IMAGE = "quay.io/jupyter/scipy-notebook:2024-05-01"
+
+
+def day(offset: int) -> str:
+    return str(TODAY + timedelta(days=offset))
+
+
+async def install(api: ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    for crd in load_crds():
+        await ext.create_custom_resource_definition(cast(Any, crd))
+
+
+async def create(
+    api: ApiClient,
+    plural: str,
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": spec,
+    }
+    await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, body
+    )
+
+
+async def workspace(
+    api: ApiClient,
+    name: str,
+    *,
+    available: str = PAST,
+    expires: str = FUTURE,
+    jupyter: dict[str, Any] | None = None,
+    vm: bool = False,
+) -> None:
+    spec: dict[str, Any] = {
+        "displayName": name.title(),
+        "description": f"<script>alert('{name}')</script>",
+        "validity": {"availableFrom": available, "expires": expires},
+    }
+    if vm:
+        spec["virtualMachineWorkspace"] = {"maxHosts": 1}
+    else:
+        spec["jupyterWorkspace"] = jupyter or {"image": WS_IMAGE}
+    await create(api, "analyticsworkspaces", "AnalyticsWorkspace", name, spec)
+
+
+async def bind(api: ApiClient, name: str, ws: str, user: str, expires: str = FUTURE) -> None:
+    await create(
+        api,
+        "analyticsworkspacebindings",
+        "AnalyticsWorkspaceBinding",
+        name,
+        {"workspace": ws, "username": user, "expires": expires},
+    )
+
+
+async def datasource(api: ApiClient, name: str, ws: str, **spec: Any) -> None:
+    """A data source approved for `ws`, with its claim `datasource-<name>` provisioned (with
+    its data, as an admin would: the spawner never creates a data source's claim)."""
+    await create(
+        api, "analyticsdatasources", "AnalyticsDataSource", name, {"displayName": name, **spec}
+    )
+    await create(
+        api,
+        "analyticsdatasourcebindings",
+        "AnalyticsDataSourceBinding",
+        f"{name}-{ws}",
+        {"workspace": ws, "datasource": name},
+    )
+    await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
+        NAMESPACE,
+        cast(
+            Any,
+            {
+                # The data source's label is the claim's proof that it holds that data.
+                "metadata": {"name": f"datasource-{name}", "labels": {DATASOURCE_LABEL: name}},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
+    )
+
+
+async def pods(api: ApiClient) -> list[str]:
+    listed = await client.CoreV1Api(api).list_namespaced_pod(NAMESPACE)
+    return sorted(p.metadata.name for p in listed.items)
+
+
+async def pvcs(api: ApiClient) -> list[str]:
+    listed = await client.CoreV1Api(api).list_namespaced_persistent_volume_claim(NAMESPACE)
+    return sorted(p.metadata.name for p in listed.items)
+
+
+async def start_hub(hub_factory: StartHub, **config: Any) -> RunningHub:
+    hub = await hub_factory(spawner_class=WorkspaceSpawner, spawner_config=config)
+    return hub
+
+
+async def alice_with_ws1(hub_factory: StartHub, api: ApiClient) -> RunningHub:
+    """CRDs installed, workspace ws1 granted to alice, and a hub running."""
+    await install(api)
+    await workspace(api, "ws1")
+    await bind(api, "b1", "ws1", "alice")
+    return await start_hub(hub_factory)
+
+
+def wait_for_spawns(hub: RunningHub, seconds: float = 20) -> None:
+    """Make POST .../server wait for the spawn, so a refusal is the response's status."""
+    hub.app.tornado_application.settings["slow_spawn_timeout"] = seconds
+
+
+async def post_start(hub: RunningHub, user: str, options: Any, server: str = "") -> tuple[int, str]:
+    path = f"users/{user}/servers/{server}" if server else f"users/{user}/server"
+    async with hub.http.post(
+        hub.url("hub/api", path), headers=hub.headers, json={"user_options": options}
+    ) as r:
+        return r.status, await r.text()

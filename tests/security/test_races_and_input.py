@@ -1,0 +1,106 @@
+"""Attack: revoke a grant while a start is under way, and send oversized or unknown options.
+
+The grant is proved again just before the pod is created, so a revocation seen by then refuses
+the start and leaves nothing but an already-ensured workspace PVC. user_options are refused
+(400) unless they are exactly what the spawner uses, and refused options are not kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from jupyterhub import orm
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+
+from lscsde_spawner.localcluster import LocalCluster
+from lscsde_spawner.models import GROUP, VERSION
+from tests.hub.conftest import NAMESPACE, RunningHub, StartHub
+from tests.hub.objects import (
+    alice_with_ws1,
+    datasource,
+    pods,
+    post_start,
+    pvcs,
+    wait_for_spawns,
+)
+
+pytestmark = pytest.mark.hub
+
+
+async def delete_soon(api: ApiClient, plural: str, name: str, after: float) -> None:
+    await asyncio.sleep(after)
+    await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, name
+    )
+
+
+@pytest.mark.parametrize(
+    ("plural", "name", "text"),
+    [
+        ("analyticsworkspacebindings", "b1", "Access to workspace 'ws1' ended during the start"),
+        ("analyticsdatasourcebindings", "hes-ws1", "Data source(s) hes were detached"),
+    ],
+)
+async def test_a_revocation_during_the_start_refuses_it(
+    hub_factory: StartHub,
+    local_cluster: LocalCluster,
+    kube_client: ApiClient,
+    plural: str,
+    name: str,
+    text: str,
+) -> None:
+    hub = await alice_with_ws1(hub_factory, kube_client)
+    await datasource(kube_client, "hes", "ws1")
+    await hub.create_user("alice")
+    wait_for_spawns(hub)
+    # Slow PVC reads: the start spends about a second on storage before creating the pod.
+    local_cluster.faults.delay(0.4, verb="get", path="persistentvolumeclaims")
+    revoke = asyncio.create_task(delete_soon(kube_client, plural, name, after=0.5))
+    got, body = await post_start(hub, "alice", {"profile": "ws1"})
+    await revoke
+    assert got == 403, body
+    assert text in body
+    assert await pods(kube_client) == []
+    assert set(await pvcs(kube_client)) <= {"workspace-ws1", "datasource-hes"}
+    # Nothing was created after the revocation was seen: no pod request reached the API.
+    assert local_cluster.requests.count("create", "pods") == 0
+
+
+async def stored_options(hub: RunningHub, user: str) -> object:
+    db = hub.app.db
+    db.expire_all()
+    row = db.query(orm.Spawner).join(orm.User).filter(orm.User.name == user).one()
+    return row.user_options
+
+
+@pytest.mark.parametrize(
+    ("options", "text"),
+    [
+        ({"profile": "ws1", "junk": "x" * 8_000_000}, "Unknown user_options 'junk'"),
+        ({"profile": "ws1", "image": "evil/miner:latest"}, "Unknown user_options 'image'"),
+        ({"profile": "ws1" + " " * 5000}, "at most 4096 are accepted"),
+    ],
+    ids=["8MB", "unknown-key", "oversized"],
+)
+async def test_unknown_or_oversized_options_are_refused_and_not_kept(
+    hub_factory: StartHub, kube_client: ApiClient, options: dict[str, object], text: str
+) -> None:
+    hub = await alice_with_ws1(hub_factory, kube_client)
+    await hub.create_user("alice")
+    wait_for_spawns(hub)
+    got, body = await post_start(hub, "alice", {"profile": "ws1"})
+    assert got in (201, 202), body
+    await hub.wait_ready("alice")
+    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
+    for _ in range(100):
+        if not await pods(kube_client):
+            break
+        await asyncio.sleep(0.1)
+
+    got, body = await post_start(hub, "alice", options)
+    assert got == 400, body[:300]
+    assert text in body
+    assert len(body) < 2000  # the refusal does not echo the input back
+    assert await stored_options(hub, "alice") == {"profile": "ws1"}  # the last good ones
+    assert await pods(kube_client) == []
