@@ -153,7 +153,7 @@ def _resources(ws: AnalyticsWorkspace, overrides: dict[str, Any]) -> None:
         extra: dict[str, str] = {}
         for name, raw in (getattr(resources, kind) or {}).items():
             where = f"resources.{kind}.{name}"
-            if not _qualified_name_ok(name):
+            if not is_qualified_name(name):
                 raise ProfileError(ws.name, where, "not a valid resource name")
             try:
                 quantity = parse_quantity(raw)
@@ -178,7 +178,7 @@ def _resources(ws: AnalyticsWorkspace, overrides: dict[str, Any]) -> None:
             )
 
 
-def _qualified_name_ok(key: str) -> bool:
+def is_qualified_name(key: str) -> bool:
     """Kubernetes IsQualifiedName: ``[prefix/]name``, the shape of label and resource names."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
@@ -203,7 +203,7 @@ def _labels(ws: AnalyticsWorkspace, extra: Mapping[str, Any]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for key, value in extra.items():
         where = f"extraLabels[{key!r}]"
-        if not isinstance(key, str) or not _qualified_name_ok(key):
+        if not isinstance(key, str) or not is_qualified_name(key):
             raise ProfileError(ws.name, where, "not a valid Kubernetes label key")
         if _reserved(key):
             raise ProfileError(ws.name, where, "this label key is reserved for the hub")
@@ -216,17 +216,21 @@ def _labels(ws: AnalyticsWorkspace, extra: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-def _node_selector(ws: AnalyticsWorkspace, selector: Mapping[str, Any]) -> dict[str, str]:
+def check_node_selector(ws: AnalyticsWorkspace, selector: Mapping[str, Any]) -> dict[str, str]:
+    """``selector`` as a new dict once every key and value is a valid label; else ProfileError.
+    Shape only: which keys a workspace may use is the admin policy's (``policy``)."""
     for key, value in selector.items():
         where = f"nodeSelector[{key!r}]"
-        if not isinstance(key, str) or not _qualified_name_ok(key):
+        if not isinstance(key, str) or not is_qualified_name(key):
             raise ProfileError(ws.name, where, "not a valid Kubernetes label key")
         if not _label_value_ok(value):
             raise ProfileError(ws.name, where, f"{value!r} is not a valid label value")
     return dict(selector)
 
 
-def _tolerations(ws: AnalyticsWorkspace, tolerations: Iterable[Any]) -> list[dict[str, Any]]:
+def check_tolerations(ws: AnalyticsWorkspace, tolerations: Iterable[Any]) -> list[dict[str, Any]]:
+    """New dicts once each toleration has only known fields of the right types; else
+    ProfileError. Shape only: which taints a workspace may tolerate is the admin policy's."""
     result: list[dict[str, Any]] = []
     for i, tol in enumerate(tolerations):
         where = f"tolerations[{i}]"
@@ -269,9 +273,9 @@ def overrides_for(workspace: AnalyticsWorkspace) -> dict[str, Any]:
     overrides: dict[str, Any] = {"image": jw.image}
     _resources(workspace, overrides)
     if jw.tolerations:
-        overrides["tolerations"] = _tolerations(workspace, jw.tolerations)
+        overrides["tolerations"] = check_tolerations(workspace, jw.tolerations)
     if jw.node_selector:
-        overrides["node_selector"] = _node_selector(workspace, jw.node_selector)
+        overrides["node_selector"] = check_node_selector(workspace, jw.node_selector)
     overrides["extra_labels"] = _labels(workspace, jw.extra_labels)
     if jw.default_uri:
         overrides["default_url"] = _default_url(workspace, jw.default_uri)

@@ -86,6 +86,8 @@ from typing import Any, Literal
 
 from .models import AnalyticsDataSource, AnalyticsWorkspace, JupyterWorkspace
 from .models.workspace import WORKSPACE_LABEL, check_mount_path
+from .policy import AdminPolicy, MountPathRefused
+from .policy import check_mount_path as check_policy_path
 
 #: The label that says which data source a PVC holds; only such a PVC is mounted for it.
 DATASOURCE_LABEL = "xlscsde.nhs.uk/datasource"
@@ -124,6 +126,8 @@ class StorageSettings:
     #: Labels (key, value; value None: the key present) any of which marks a PVC the admin
     #: allows every workspace to mount as its storage. Empty: only the workspace's own label.
     trusted_claim_selector: tuple[tuple[str, str | None], ...] = ()
+    #: The admin's refused mount paths apply to every mount, templates' included.
+    mount_policy: AdminPolicy | None = None
     datasource_claim_template: str = "datasource-{datasource}"
     datasource_claim_annotation: str = "xlscsde.nhs.uk/persistent-volume-claim"
     keep_admin_volumes: bool = True
@@ -408,6 +412,14 @@ def plan_storage(
 
     mounts = _with_volumes(pending)
     _check_paths((m.mount_path, m.describe()) for m in mounts)
+    if settings.mount_policy is not None:
+        for m in mounts:
+            try:
+                check_policy_path(
+                    m.mount_path, settings.mount_policy, f"the mount of {m.describe()}"
+                )
+            except MountPathRefused as exc:
+                raise StoragePlanError(str(exc)) from exc
     return StoragePlan(tuple(claims.values()), tuple(mounts))
 
 

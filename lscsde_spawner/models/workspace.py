@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from datetime import date
 from typing import Any, ClassVar
 
@@ -24,8 +25,18 @@ def check_pvc_name(value: str | None) -> str | None:
     return value
 
 
+def unsafe_characters(value: str) -> list[str]:
+    """The characters of ``value`` no path should hold: control, format, surrogate, private and
+    unassigned ones (Unicode category C*), and the line/paragraph separators U+2028/U+2029 (Zl,
+    Zp), which split lines in logs and in Python's ``splitlines`` as a newline does."""
+    return [c for c in value if unicodedata.category(c)[0] == "C" or c in "\u2028\u2029"]
+
+
 def check_mount_path(value: str) -> str:
     """Absolute, normalised, and not the root: a workspace must not mount over the filesystem."""
+    bad = unsafe_characters(value)
+    if bad:
+        raise ValueError(f"{value!r} contains a control or invisible character ({bad[0]!r})")
     if (
         not value.startswith("/")
         or value.startswith("//")
@@ -33,7 +44,7 @@ def check_mount_path(value: str) -> str:
         or value == "/"
     ):
         raise ValueError(f"{value!r} is not an absolute, normalised mount path")
-    if "\x00" in value or ".." in value.split("/"):
+    if ".." in value.split("/"):
         raise ValueError(f"{value!r} is not an allowed mount path")
     return value
 
