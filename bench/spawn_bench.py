@@ -53,6 +53,7 @@ from lscsde_spawner.crds import load_crds
 from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.spawner import WorkspaceSpawner
+from lscsde_spawner.storage import DATASOURCE_LABEL
 from lscsde_spawner.testing import client_configuration
 from tests.hub.conftest import (
     NAMESPACE,
@@ -83,9 +84,9 @@ async def create_cr(api: ApiClient, plural: str, kind: str, name: str, spec: Any
     )
 
 
-async def create_pvc(api: ApiClient, name: str) -> None:
+async def create_pvc(api: ApiClient, name: str, labels: dict[str, str]) -> None:
     body = {
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": labels},
         "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}},
     }
     await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
@@ -143,7 +144,7 @@ async def setup_workspaces(api: ApiClient, users: list[str]) -> None:
             f"{ds}-extra",
             {"workspace": "extra", "datasource": ds},
         )
-        await create_pvc(api, f"datasource-{ds}")
+        await create_pvc(api, f"datasource-{ds}", {DATASOURCE_LABEL: ds})
 
 
 # -- the hub ---------------------------------------------------------------------------------

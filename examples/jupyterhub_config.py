@@ -56,6 +56,19 @@ c.WorkspaceSpawner.trusted_claim_selector = ""
 c.WorkspaceSpawner.keep_admin_volumes = True
 
 
+# -- Admin policy: what a workspace author may ask for ------------------------------------------
+# A workspace that asks for more is not offered, and a start of it gets a 403 naming the rule.
+c.WorkspaceSpawner.allowed_toleration_keys = ["nvidia.com/gpu"]
+c.WorkspaceSpawner.allow_wildcard_tolerations = False  # `operator: Exists` without a key
+c.WorkspaceSpawner.allowed_node_selector_keys = [
+    "node.kubernetes.io/instance-type",
+    "topology.kubernetes.io/zone",
+    "nvidia.com/gpu.product",
+]
+c.WorkspaceSpawner.max_resources = {"cpu": "16", "memory": "128Gi", "nvidia.com/gpu": "2"}
+# System paths and the home root are refused as mount paths by default (see
+# refused_mount_path_prefixes and refused_mount_paths); add your own with .append("/srv/x").
+
 # -- Optional: adjust each workspace's profile ------------------------------------------------
 def profile_hook(spawner, workspace, profile):
     """Called for every offered workspace; return a changed profile or None to keep it."""
@@ -73,7 +86,7 @@ c.JupyterHub.named_server_limit_per_user = 5
 
 # -- Authentication ---------------------------------------------------------------------------
 # The authenticator goes here. Usernames must match AnalyticsWorkspaceBinding spec.username
-# (compared after normalisation), e.g. with Entra ID / Azure AD:
+# as the authenticator normalises them, e.g. with Entra ID / Azure AD:
 # c.JupyterHub.authenticator_class = "azuread"
 # c.AzureAdOAuthenticator.tenant_id = "..."
 # c.AzureAdOAuthenticator.client_id = "..."
@@ -81,3 +94,8 @@ c.JupyterHub.named_server_limit_per_user = 5
 # c.AzureAdOAuthenticator.oauth_callback_url = "https://jupyter.example.org/hub/oauth_callback"
 # c.AzureAdOAuthenticator.username_claim = "upn"
 # c.Authenticator.allow_all = True
+
+# -- Last: check the admin policy now, so a typo stops the hub at start ------------------------
+from lscsde_spawner.spawner import WorkspaceSpawner  # noqa: E402
+
+WorkspaceSpawner.validate_admin_policy(c)

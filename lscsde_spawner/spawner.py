@@ -36,15 +36,17 @@ from sqlalchemy.orm import object_session
 from traitlets import Bool, Integer, List, TraitError, Unicode, default, validate
 from traitlets import Callable as CallableTrait
 
-from . import access, profiles, storage
+from . import access, policy, profiles, storage
 from .kube import customresources as cr
 from .kube.cache import WorkspaceCache
 from .kube.events import SERVER_STARTED, SERVER_STOPPED, EventRecorder, object_reference
 from .kube.pvc import StorageError, ensure_pvc, read_pvc
 from .models import AnalyticsWorkspace
+from .policy_settings import AdminPolicySettings
 from .usernames import Normalize, exact, hub_default
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_WARNED: set[tuple[str, str | None, str]] = set()
 #: The user_options a start may carry, and their largest JSON size: anything else is refused
 #: before it can be kept in the hub's database.
 USER_OPTION_KEYS = frozenset({"profile"})
@@ -71,7 +73,7 @@ class _Response:
         self.data = json.dumps(data)
 
 
-class WorkspaceSpawner(KubeSpawner):
+class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
     workspace_namespace = Unicode(
         "",
         config=True,
@@ -187,6 +189,14 @@ class WorkspaceSpawner(KubeSpawner):
 
     # -- settings and clients ------------------------------------------------------------
 
+    @validate("time_zone")
+    def _valid_zone(self, proposal: Any) -> str:
+        try:
+            access.resolve_zone(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"time_zone: {exc}") from None
+        return str(proposal["value"])
+
     @validate("trusted_claim_selector")
     def _valid_selector(self, proposal: Any) -> str:
         try:
@@ -216,6 +226,7 @@ class WorkspaceSpawner(KubeSpawner):
             mount_path_template=self.workspace_mount_path_template,
             datasource_mount_template=self.datasource_mount_template,
             trusted_claim_selector=storage.parse_selector(self.trusted_claim_selector),
+            mount_policy=self.admin_policy(),
             datasource_claim_template=self.datasource_claim_template,
             datasource_claim_annotation=self.datasource_claim_annotation,
             keep_admin_volumes=self.keep_admin_volumes,
@@ -253,13 +264,23 @@ class WorkspaceSpawner(KubeSpawner):
             )
             try:
                 out.append(await self._profile(grant, ds))
-            except (profiles.ProfileError, storage.StoragePlanError) as exc:
-                self.log.warning(
-                    "workspace %s not offered to %s: %s", grant.name, self.user.name, exc
-                )
+            except Exception as exc:  # one bad workspace never breaks the page
+                self._warn_once(grant.workspace, f"not offered to {self.user.name}: {exc}")
         return out
 
+    def _warn_once(self, ws: AnalyticsWorkspace, text: str) -> None:
+        """Log a problem with one version of a workspace once, not on every page view."""
+        key = (ws.name, ws.metadata.resource_version, text)
+        if key in _WARNED:
+            return
+        if len(_WARNED) >= 10_000:
+            _WARNED.clear()
+        _WARNED.add(key)
+        self.log.warning("workspace %s: %s", ws.name, text)
+
     async def _profile(self, grant: access.PermittedWorkspace, ds: list[Any]) -> dict[str, Any]:
+        # The workspace as its author wrote it, not the profile after the admin's hook.
+        policy.check_workspace(grant.workspace, self.admin_policy())
         plan = storage.plan_storage(grant.workspace, ds, self.storage_settings())
         card = profiles.card_for(
             grant,
@@ -283,7 +304,26 @@ class WorkspaceSpawner(KubeSpawner):
                 "<style>#spawn_form .feedback-container { display: none; }</style>"
                 f'<p class="lscsde-no-workspaces">{html.escape(self.no_workspaces_message)}</p>'
             )
+        try:
+            return self._render_cards(profile_list)
+        except Exception:
+            pass
+        # Some card cannot be rendered (or encoded): offer the others.
+        good = []
+        for profile in profile_list:
+            try:
+                self._render_cards([profile])
+            except Exception as exc:
+                card = profile.get("lscsde")
+                if isinstance(card, profiles.WorkspaceCard):
+                    self.log.warning("workspace %s cannot be shown: %r", card.slug, exc)
+                continue
+            good.append(profile)
+        return self._render_cards(good)
+
+    def _render_cards(self, profile_list: list[dict[str, Any]]) -> str:
         rendered: str = self._render_options_form(profile_list)
+        rendered.encode("utf-8")  # a page the hub could not send is an error here
         return rendered
 
     # -- start: fresh access check -------------------------------------------------------

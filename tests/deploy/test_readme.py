@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubespawner import KubeSpawner
 
 from lscsde_spawner.spawner import WorkspaceSpawner
 
@@ -21,9 +22,16 @@ def readme() -> str:
 
 
 def expected_rows() -> dict[str, str]:
-    """One table row per configurable trait WorkspaceSpawner declares, as README shows it."""
+    """One table row per configurable trait WorkspaceSpawner adds to KubeSpawner's (its own and
+    the admin policy's), as README shows it."""
     rows = {}
-    for name, trait in sorted(WorkspaceSpawner.class_own_traits(config=True).items()):
+    inherited = set(KubeSpawner.class_traits(config=True))
+    ours = {
+        name: trait
+        for name, trait in WorkspaceSpawner.class_traits(config=True).items()
+        if name not in inherited
+    }
+    for name, trait in sorted(ours.items()):
         meaning = " ".join(str(trait.help).split()).replace("|", "\\|")
         rows[name] = f"| `c.WorkspaceSpawner.{name}` | `{trait.default_value_repr()}` | {meaning} |"
     return rows

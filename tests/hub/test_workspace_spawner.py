@@ -41,8 +41,8 @@ FULL = {
         "requests": {"cpu": "500m", "memory": "512Mi"},
         "limits": {"cpu": "2", "memory": "1Gi", "nvidia.com/gpu": "1"},
     },
-    "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
-    "nodeSelector": {"pool": "analytics"},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "nodeSelector": {"accelerator": "nvidia-t4"},
     "extraLabels": {"project": "diabetes"},
     "defaultUri": "/lab/tree/ws1",
     "additionalStorage": [
@@ -72,8 +72,8 @@ async def test_rest_start_builds_workspace_pod_and_storage(
     assert c.image == WS_IMAGE
     assert pod.metadata.labels["xlscsde.nhs.uk/workspace"] == "ws1"
     assert pod.metadata.labels["project"] == "diabetes"
-    assert pod.spec.node_selector == {"pool": "analytics"}
-    assert any(t.key == "gpu" for t in pod.spec.tolerations)
+    assert pod.spec.node_selector == {"accelerator": "nvidia-t4"}
+    assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
     assert c.resources.limits["nvidia.com/gpu"] == "1"
     assert hub.user("alice").spawner.default_url == "/lab/tree/ws1"
     mounts = {m.mount_path: m for m in c.volume_mounts}
