@@ -3,6 +3,7 @@ through the Kubernetes API, and what a REST client would post."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -145,3 +146,13 @@ async def post_start(hub: RunningHub, user: str, options: Any, server: str = "")
         hub.url("hub/api", path), headers=hub.headers, json={"user_options": options}
     ) as r:
         return r.status, await r.text()
+
+
+async def stop_and_wait(hub: RunningHub, api: ApiClient, user: str) -> None:
+    """Stop the user's default server through the REST API and wait for its pod to go."""
+    await hub.api("DELETE", f"users/{user}/server", expect=(202, 204))
+    for _ in range(100):
+        if f"jupyter-{user}" not in await pods(api):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the pod of {user} is still there")

@@ -29,6 +29,7 @@ from .objects import (
     post_start,
     pvcs,
     start_hub,
+    stop_and_wait,
     wait_for_spawns,
     workspace,
 )
@@ -93,11 +94,7 @@ async def test_rest_start_builds_workspace_pod_and_storage(
     assert got["status"]["persistentVolumeClaim"] == "workspace-ws1"
 
     # Stop and start again: the PVC is reused, not created twice.
-    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
-    for _ in range(100):
-        if "jupyter-alice" not in await pods(kube_client):
-            break
-        await asyncio.sleep(0.1)
+    await stop_and_wait(hub, kube_client, "alice")
     assert await hub.start_server("alice", {"profile": "ws1"}) == 202
     await hub.wait_ready("alice")
     creates = [
@@ -265,11 +262,7 @@ async def test_second_start_forgets_previous_workspace_settings(
     await hub.create_user("alice")
     assert await hub.start_server("alice", {"profile": "big"}) == 202
     await hub.wait_ready("alice")
-    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
-    for _ in range(100):
-        if not await pods(kube_client):
-            break
-        await asyncio.sleep(0.1)
+    await stop_and_wait(hub, kube_client, "alice")
     assert await hub.start_server("alice", {"profile": "plain"}) == 202
     await hub.wait_ready("alice")
     pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)

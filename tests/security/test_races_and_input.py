@@ -22,6 +22,7 @@ from tests.hub.objects import (
     pods,
     post_start,
     pvcs,
+    stop_and_wait,
     wait_for_spawns,
 )
 
@@ -92,11 +93,7 @@ async def test_unknown_or_oversized_options_are_refused_and_not_kept(
     got, body = await post_start(hub, "alice", {"profile": "ws1"})
     assert got in (201, 202), body
     await hub.wait_ready("alice")
-    await hub.api("DELETE", "users/alice/server", expect=(202, 204))
-    for _ in range(100):
-        if not await pods(kube_client):
-            break
-        await asyncio.sleep(0.1)
+    await stop_and_wait(hub, kube_client, "alice")
 
     got, body = await post_start(hub, "alice", options)
     assert got == 400, body[:300]
