@@ -464,6 +464,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                     access_modes=list(claim.access_modes),
                     size=claim.size,
                     labels=claim.labels,
+                    seen_missing=True,  # by _check_storage
                 )
                 if result == "exists":
                     raced.append(claim.name)  # made by someone else since the check

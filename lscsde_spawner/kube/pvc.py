@@ -114,12 +114,14 @@ async def ensure_pvc(
     access_modes: list[str],
     size: str,
     labels: dict[str, str],
+    seen_missing: bool = False,
 ) -> Literal["created", "exists"]:
     """Create the PVC unless it exists. An existing claim is reused as it is (its size and
     class are not checked); a 409 from a concurrent creator counts as "exists" once a GET
-    confirms it. Every failure raises `StorageError`."""
+    confirms it. `seen_missing`: the caller has just read that it does not exist, so go
+    straight to the create. Every failure raises `StorageError`."""
     try:
-        found = await read_pvc(core, namespace, name)
+        found = None if seen_missing else await read_pvc(core, namespace, name)
         if found is not None:
             return _usable(found, namespace, name)
         body = pvc_manifest(

@@ -156,3 +156,14 @@ async def stop_and_wait(hub: RunningHub, api: ApiClient, user: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the pod of {user} is still there")
+
+
+async def create_pvc(api: ApiClient, name: str, labels: dict[str, str] | None = None) -> None:
+    """A PVC as an admin would provision it, with these labels."""
+    body = {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
+        NAMESPACE, cast(Any, body)
+    )

@@ -18,6 +18,7 @@ from lscsde_spawner.models import GROUP, VERSION
 from tests.hub.conftest import NAMESPACE, RunningHub, StartHub
 from tests.hub.objects import (
     alice_with_ws1,
+    create_pvc,
     datasource,
     pods,
     post_start,
@@ -100,4 +101,28 @@ async def test_unknown_or_oversized_options_are_refused_and_not_kept(
     assert text in body
     assert len(body) < 2000  # the refusal does not echo the input back
     assert await stored_options(hub, "alice") == {"profile": "ws1"}  # the last good ones
+    assert await pods(kube_client) == []
+
+
+async def test_a_claim_planted_between_the_check_and_the_create_is_refused(
+    hub_factory: StartHub, local_cluster: LocalCluster, kube_client: ApiClient
+) -> None:
+    hub = await alice_with_ws1(hub_factory, kube_client)
+    await hub.create_user("alice")
+    wait_for_spawns(hub)
+    # Our create of workspace-ws1 is held for a second; meanwhile someone else makes the claim.
+    held = local_cluster.faults.delay(1.0, verb="create", path="persistentvolumeclaims", times=1)
+
+    async def plant() -> None:
+        for _ in range(500):  # the hold is counted on the cluster's own thread
+            if held.hits:
+                break
+            await asyncio.sleep(0.01)
+        await create_pvc(kube_client, "workspace-ws1")
+
+    planting = asyncio.create_task(plant())
+    got, body = await post_start(hub, "alice", {"profile": "ws1"})
+    await planting
+    assert got == 403, body
+    assert "kubectl label pvc workspace-ws1" in body
     assert await pods(kube_client) == []

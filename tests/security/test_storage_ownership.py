@@ -20,6 +20,7 @@ from tests.hub.objects import (
     WS_IMAGE,
     bind,
     create,
+    create_pvc,
     datasource,
     install,
     pods,
@@ -33,22 +34,12 @@ from tests.hub.objects import (
 pytestmark = pytest.mark.hub
 
 
-async def pvc(api: ApiClient, name: str, labels: dict[str, str] | None = None) -> None:
-    body = {
-        "metadata": {"name": name, "labels": labels or {}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
-        NAMESPACE, cast(Any, body)
-    )
-
-
 async def victims(api: ApiClient) -> None:
     """What an attacker would like to mount: the hub's database, bob's home, another
     workspace's storage and a data source's PVC."""
-    await pvc(api, "hub-db-dir", {"component": "hub"})
-    await pvc(api, "claim-bob", {"component": "singleuser-storage"})
-    await pvc(api, "workspace-other", {WORKSPACE_LABEL: "other"})
+    await create_pvc(api, "hub-db-dir", {"component": "hub"})
+    await create_pvc(api, "claim-bob", {"component": "singleuser-storage"})
+    await create_pvc(api, "workspace-other", {WORKSPACE_LABEL: "other"})
     await datasource(api, "hes", "other")  # attached to another workspace, labelled for hes
 
 
@@ -133,7 +124,7 @@ async def test_a_datasource_pvc_needs_its_own_label_and_is_mounted_read_only(
                  annotations={"xlscsde.nhs.uk/persistent-volume-claim": "claim-bob"})  # fmt: skip
     await create(kube_client, "analyticsdatasourcebindings", "AnalyticsDataSourceBinding",
                  "census-ws1", {"workspace": "ws1", "datasource": "census"})  # fmt: skip
-    await pvc(kube_client, "claim-bob", {"component": "singleuser-storage"})
+    await create_pvc(kube_client, "claim-bob", {"component": "singleuser-storage"})
     hub = await alice_hub(hub_factory, kube_client)
     got, body = await post_start(hub, "alice", {"profile": "ws1"})
     assert got == 403, body
@@ -176,7 +167,7 @@ async def test_the_admin_can_adopt_existing_storage(
     hub_factory: StartHub, kube_client: ApiClient
 ) -> None:
     await install(kube_client)
-    await pvc(kube_client, "legacy-ws1", {"lscsde.example/adopted": "yes"})
+    await create_pvc(kube_client, "legacy-ws1", {"lscsde.example/adopted": "yes"})
     await workspace(
         kube_client, "ws1", jupyter=jupyter(persistentVolumeClaim={"name": "legacy-ws1"})
     )
