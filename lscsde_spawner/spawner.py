@@ -17,6 +17,7 @@ Thin glue over the pure layers (``access``, ``profiles``, ``storage``) and the `
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import html
 import json
@@ -63,7 +64,6 @@ class _Chosen:
     grant: access.PermittedWorkspace
     datasources: list[Any]
     datasource_bindings: tuple[str, ...]  # the data-source bindings that attach them
-    today: date
 
 
 class _Response:
@@ -263,7 +263,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                 grant.name, snap.datasource_bindings, snap.datasources, today
             )
             try:
-                out.append(await self._profile(grant, ds))
+                out.append((await self._profile(grant, ds))[0])
             except Exception as exc:  # one bad workspace never breaks the page
                 self._warn_once(grant.workspace, f"not offered to {self.user.name}: {exc}")
         return out
@@ -278,7 +278,11 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         _WARNED.add(key)
         self.log.warning("workspace %s: %s", ws.name, text)
 
-    async def _profile(self, grant: access.PermittedWorkspace, ds: list[Any]) -> dict[str, Any]:
+    async def _profile(
+        self, grant: access.PermittedWorkspace, ds: list[Any]
+    ) -> tuple[dict[str, Any], storage.StoragePlan]:
+        """The workspace's profile and storage plan; ProfileError or StoragePlanError when
+        the workspace cannot be offered."""
         # The workspace as its author wrote it, not the profile after the admin's hook.
         policy.check_workspace(grant.workspace, self.admin_policy())
         plan = storage.plan_storage(grant.workspace, ds, self.storage_settings())
@@ -295,7 +299,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             adjusted = await maybe_future(self.profile_hook(self, grant.workspace, profile))
             if adjusted is not None:
                 profile = adjusted
-        return profile
+        return profile, plan
 
     async def _render_form(self, spawner: Any = None) -> str:
         profile_list = await self._workspace_profiles()
@@ -384,7 +388,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         attached, _ = access.attached_datasources(
             grant.name, dsb.items, dss.items, today, malformed=dss.errors
         )
-        return _Chosen(grant, attached, _attaching(grant.name, dsb.items, attached, today), today)
+        return _Chosen(grant, attached, _attaching(grant.name, dsb.items, attached, today))
 
     def _check_user_options(self) -> None:
         """Only known keys, a few KiB at most. JupyterHub stored the options before any spawner
@@ -407,8 +411,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         chosen = await self._choose()
         ws = chosen.grant.workspace
         try:
-            profile = await self._profile(chosen.grant, chosen.datasources)
-            plan = storage.plan_storage(ws, chosen.datasources, self.storage_settings())
+            profile, plan = await self._profile(chosen.grant, chosen.datasources)
         except (profiles.ProfileError, storage.StoragePlanError) as exc:
             self.log.warning("workspace %s refused to %s: %s", ws.name, self.user.name, exc)
             raise refuse(403, f"Workspace {ws.name!r} cannot be started: {exc}") from exc
@@ -429,10 +432,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         """Read every claim the plan mounts; refuse unless each proves it belongs there.
         Returns the claims to create."""
         core = CoreV1Api(self.api_client)
-        existing: dict[str, storage.ExistingClaim | None] = {}
+        names = list(dict.fromkeys(m.claim for m in plan.mounts))
         try:
-            for name in dict.fromkeys(m.claim for m in plan.mounts):
-                existing[name] = _facts(await read_pvc(core, self.namespace, name))
+            found = await asyncio.gather(*(read_pvc(core, self.namespace, n) for n in names))
+            existing = {n: _facts(pvc) for n, pvc in zip(names, found, strict=True)}
             return storage.check_claims(
                 plan, existing, self.storage_settings(), namespace=self.namespace
             )
