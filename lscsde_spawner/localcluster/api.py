@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import kinds
+from . import deepjson, kinds
 from .errors import (
     ApiError,
     FieldError,
@@ -206,9 +206,9 @@ class Api:
             raise bad_request(
                 f"the body of the request must be a JSON object, not {type(body).__name__}"
             )
-        obj = copy.deepcopy(body)
+        obj = deepjson.deepcopy(body)
         if rt.custom and not obj.get("kind"):
-            raise bad_request(f"Object 'Kind' is missing in '{json.dumps(body)[:200]}'")
+            raise bad_request(f"Object 'Kind' is missing in '{deepjson.dumps(body)[:200]}'")
         # Typed kinds take missing apiVersion/kind from the URL, as the real decoder does.
         obj.setdefault("apiVersion", rt.api_version)
         obj.setdefault("kind", rt.kind)
@@ -377,7 +377,7 @@ class Api:
                 raise invalid(rt.kind, rt.group, meta.get("name", ""), errors)
         new = self._admit(rt, new, old, opts)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
-        if new == old:
+        if deepjson.equal(new, old):
             return kinds.present(rt, old)  # a no-op write stores nothing and notifies nobody
         if rt.generation and _spec_changed(old, new):
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
@@ -609,7 +609,7 @@ def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def body(o: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in o.items() if k not in ("metadata", "status")}
 
-    return body(old) != body(new)
+    return not deepjson.equal(body(old), body(new))
 
 
 def _parse_rv(value: str | None) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from . import deepjson
+
 log = logging.getLogger(__name__)
 
 SNAPSHOT = "snapshot.json"
@@ -34,7 +36,7 @@ class Journal:
         objects: dict[tuple[str, str, str, str], StoredObject] = {}
         snap = self.dir / SNAPSHOT
         if snap.exists():
-            data = json.loads(snap.read_text())
+            data = deepjson.loads(snap.read_text(), max_depth=None)
             rv = data["rv"]
             for group, plural, obj in data["objects"]:
                 meta = obj["metadata"]
@@ -47,7 +49,7 @@ class Journal:
             with journal.open() as f:
                 for lineno, line in enumerate(f, 1):
                     try:
-                        rec = json.loads(line)
+                        rec = deepjson.loads(line, max_depth=None)
                     except json.JSONDecodeError:
                         # Only the last line can be torn (a crash mid-append); it was never acked.
                         log.warning("ignoring torn journal line %d in %s", lineno, journal)
@@ -65,7 +67,7 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         if self._file is None:
             self._file = (self.dir / JOURNAL).open("a")
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.write(deepjson.dumps(record) + "\n")
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
@@ -74,10 +76,8 @@ class Journal:
         """Write everything to a new snapshot atomically, then start an empty journal."""
         tmp = self.dir / (SNAPSHOT + ".tmp")
         with tmp.open("w") as f:
-            json.dump(
-                {"rv": rv, "objects": [[k[0], k[1], obj] for k, obj in objects]},
-                f,
-                separators=(",", ":"),
+            f.write(
+                deepjson.dumps({"rv": rv, "objects": [[k[0], k[1], obj] for k, obj in objects]})
             )
             f.flush()
             os.fsync(f.fileno())

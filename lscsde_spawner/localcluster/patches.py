@@ -8,13 +8,13 @@ not decode is a 400, an operation that cannot be applied is a bare 422 Invalid.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
+from . import deepjson
 from .errors import ApiError, FieldError, bad_request, invalid
 
 # The server caps JSON patches (maxJSONPatchOperations).
@@ -41,7 +41,7 @@ def _as_object(result: Any) -> dict[str, Any]:
     """A patch that leaves something other than an object fails when the server decodes it."""
     if isinstance(result, dict):
         return result
-    text = json.dumps(result, separators=(",", ":"))
+    text = deepjson.dumps(result)
     detail = (
         f"json: cannot unmarshal {_go_kind(result)} into Go value of type map[string]interface {{}}"
     )
@@ -51,7 +51,7 @@ def _as_object(result: Any) -> dict[str, Any]:
 def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
     """RFC 6902 (add, remove, replace, move, copy, test)."""
     if patch is None:  # decodes to an empty patch
-        return copy.deepcopy(obj)
+        return deepjson.deepcopy(obj)
     if not isinstance(patch, list):
         raise bad_request(
             f"json: cannot unmarshal {_go_kind(patch)} into Go value of type jsonpatch.Patch"
@@ -70,7 +70,10 @@ def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
         raise ApiError(413, "RequestEntityTooLarge", message)
     try:
         # Malformed operations (no "op", unknown op, no "value") fail at apply time in Go too.
-        result = jsonpatch.JsonPatch(copy.deepcopy(patch)).apply(obj)
+        # Our own copy, applied in place: jsonpatch's copy.deepcopy fails on deep objects.
+        result = jsonpatch.JsonPatch(deepjson.deepcopy(patch)).apply(
+            deepjson.deepcopy(obj), in_place=True
+        )
     except (
         jsonpatch.JsonPatchException,
         jsonpointer.JsonPointerException,
@@ -84,22 +87,27 @@ def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
 def apply_merge_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
     """RFC 7386: null deletes, objects merge, anything else replaces."""
     if isinstance(patch, list):
-        return _as_object(copy.deepcopy(patch))  # replaces the document, which then fails to decode
+        return _as_object(deepjson.deepcopy(patch))  # replaces the document: fails to decode
     if not isinstance(patch, dict):
         raise bad_request("Invalid JSON Patch")  # what evanphx/json-patch says for null and scalars
-    return _merge(copy.deepcopy(obj), patch)
+    return _merge(deepjson.deepcopy(obj), patch)
 
 
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = target if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value)
-    return out
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Merge `patch` into `target` (in place), level by level: a patch may nest deeply too."""
+    stack = [(target, patch)]
+    while stack:
+        out, layer = stack.pop()
+        for key, value in layer.items():
+            if value is None:
+                out.pop(key, None)
+            elif isinstance(value, dict):
+                sub = out.get(key)
+                out[key] = sub = sub if isinstance(sub, dict) else {}
+                stack.append((sub, value))
+            else:
+                out[key] = deepjson.deepcopy(value)
+    return target
 
 
 # -- strategic merge patch ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, cast
 import rfc3339_validator
 from jsonschema import Draft4Validator, ValidationError, validators
 
+from . import deepjson
 from .errors import FieldError
 
 Schema = dict[str, Any]
@@ -45,7 +46,7 @@ class Admission:
 
 def admit_custom_object(schema: Schema | None, obj: dict[str, Any]) -> Admission:
     """Prune, default and validate a custom object against its version's openAPIV3Schema."""
-    out = copy.deepcopy(obj)
+    out = deepjson.deepcopy(obj)
     if schema is None:
         return Admission(out)
     pruned: list[str] = []
@@ -99,6 +100,8 @@ def _prune(
     # Below x-kubernetes-preserve-unknown-fields unknown keys stay, in array items too; known keys
     # keep their own schema.
     preserve = preserve or bool(s and s.get(_PRESERVE))
+    if s is None and preserve:
+        return  # nothing below can be pruned (and free-form data may nest 10,000 levels)
     if isinstance(x, dict):
         embedded = embedded or bool(s and s.get(_EMBEDDED))
         for key in list(x):
@@ -117,6 +120,8 @@ def _prune(
 
 def _prune_nulls(x: Any, s: Schema | None) -> None:
     """Nulls go where the schema neither allows them (nullable) nor defaults them."""
+    if s is None:
+        return  # no schema, no rule: nothing below is dropped (free-form data may nest deeply)
     if isinstance(x, dict):
         for key in list(x):
             sub = _sub(s, key)[1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import discovery, openapi, tables
+from . import deepjson, discovery, openapi, tables
 from .api import APPLY_PATCH, Api, ListOptions, WriteOptions
 from .errors import ApiError, bad_request, method_not_allowed, resource_not_found
 from .faults import Faults, RequestLog, RequestRecord, now
@@ -291,10 +290,7 @@ class ApiServer:
                         include_columns=first,
                     )  # fmt: skip
                     first = False
-                await response.write(
-                    json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode()
-                    + b"\n"
-                )
+                await response.write(deepjson.dumps({"type": kind, "object": obj}).encode() + b"\n")
         except ConnectionResetError:
             pass  # the client left
         finally:
@@ -439,14 +435,17 @@ async def _body(request: web.Request) -> Any:
     text = await _read_text(request)
     if ctype in ("application/json", "application/octet-stream", ""):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
+            return deepjson.loads(text)
+        except ValueError as err:  # JSONDecodeError, or an integer of over 4,300 digits
             raise bad_request(f"json parse error: {err}") from None
     if ctype in ("application/yaml", "application/x-yaml"):
         try:
-            return yaml.safe_load(text)
+            body = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise bad_request(f"yaml parse error: {err}") from None
+        except RecursionError:  # PyYAML recurses (Go's YAML decoder would allow 10,000 levels)
+            raise bad_request("yaml parse error: nested too deeply") from None
+        return deepjson.replace_lone_surrogates(body) if "\\" in text else body
     raise ApiError(
         415,
         "UnsupportedMediaType",
@@ -458,8 +457,8 @@ async def _body(request: web.Request) -> Any:
 async def _raw_patch(request: web.Request) -> Any:
     text = await _read_text(request)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
+        return deepjson.loads(text)
+    except ValueError as err:
         raise bad_request(f"json parse error in patch: {err}") from None
 
 
@@ -470,8 +469,8 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
         text = await _read_text(request)
         if text.strip():
             try:
-                body = json.loads(text)
-            except json.JSONDecodeError as err:
+                body = deepjson.loads(text)
+            except ValueError as err:
                 raise bad_request(f"json parse error in DeleteOptions: {err}") from None
             if not isinstance(body, dict):
                 raise bad_request("DeleteOptions must be a JSON object")
@@ -497,9 +496,7 @@ def _json_response(
     warnings: list[str] | None = None,
 ) -> web.Response:
     headers = {"Content-Type": content_type}
-    response = web.Response(
-        body=json.dumps(doc, separators=(",", ":")).encode(), status=status, headers=headers
-    )
+    response = web.Response(body=deepjson.dumps(doc).encode(), status=status, headers=headers)
     for warning in warnings or ():
         response.headers.add("Warning", f'299 - "{warning}"'.replace("\n", " "))
     return response
