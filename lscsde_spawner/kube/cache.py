@@ -22,7 +22,6 @@ object), so treat them as read-only: `model_copy()` one before changing it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -47,6 +46,8 @@ from ..models import (
 )
 from ..models.base import R
 from ..usernames import USER_LABEL, Normalize, hub_default, owner, username_label
+from .customresources import read_body
+from .safejson import loads_event, loads_list
 
 
 @dataclass(frozen=True)
@@ -323,11 +324,12 @@ class WorkspaceCache:
 
     async def _list_raw(self, plural: str, label_selector: str | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
-        doc = await self._api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, _request_timeout=60, **kw
-        )
-        assert isinstance(doc, dict)
-        return doc
+        resp = await self._api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, _request_timeout=60, _preload_content=False,
+            **kw,
+        )  # fmt: skip
+        # safejson, not json.loads: an item too deep or too large is that item's ParseError.
+        return loads_list(await read_body(resp))
 
     async def _run(self, plural: str, kind: _Kind[Any]) -> None:
         while True:
@@ -391,12 +393,16 @@ class WorkspaceCache:
                 raise _Expired(await resp.text())
             if resp.status != 200:
                 raise ApiException(status=resp.status, reason=(await resp.text())[:300])
-            started, events, buffer = time.monotonic(), 0, b""
+            started, events, pending = time.monotonic(), 0, bytearray()
             async for chunk in resp.content.iter_any():
-                *lines, buffer = (buffer + chunk).split(b"\n")
+                if b"\n" not in chunk:
+                    pending += chunk  # part of a long line: joined once, when it ends
+                    continue
+                *lines, tail = chunk.split(b"\n")
+                lines[0], pending = bytes(pending) + lines[0], bytearray(tail)
                 for line in lines:
                     if line.strip():
-                        self._apply(plural, kind, json.loads(line))
+                        self._apply(plural, kind, _read_event(kind, line))
                         events += 1
             if not events and time.monotonic() - started < 1:
                 raise ConnectionError("watch closed at once")  # back off rather than spin
@@ -411,6 +417,11 @@ class WorkspaceCache:
                 raise _Expired(status.get("message", "410 Gone"))
             reason = f"{status.get('reason')}: {status.get('message')}"
             raise ApiException(status=status.get("code") or 500, reason=reason)
+        if etype in ("ADDED", "MODIFIED", "DELETED") and not isinstance(
+            _meta(obj).get("name"), str
+        ):
+            kind.resource_version = None  # which object changed is unknown: relist
+            raise ValueError(f"{plural} watch: a {etype} event names no object")
         if etype in ("ADDED", "MODIFIED"):
             kind.upsert(obj)
         elif etype == "DELETED":
@@ -422,6 +433,14 @@ class WorkspaceCache:
             kind.resource_version = str(rv)
         kind.fresh_from_list = False
         self._progress(plural, kind)
+
+
+def _read_event(kind: _Kind[Any], line: bytes) -> dict[str, Any]:
+    try:
+        return loads_event(line)
+    except ValueError:
+        kind.resource_version = None  # an event we cannot read: only a relist tells the truth
+        raise
 
 
 def _describe(err: Exception) -> str:

@@ -1,12 +1,19 @@
-"""Typed, async access to the xlscsde.nhs.uk/v1 custom resources of one namespace."""
+"""Typed, async access to the xlscsde.nhs.uk/v1 custom resources of one namespace.
+
+Responses are read as bytes and decoded by `safejson` (not by kubernetes_asyncio's json.loads),
+so an object nested too deeply or too large is that object's MalformedObject or ParseError.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Generic
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, cast
 
 from kubernetes_asyncio.client import CustomObjectsApi
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client.rest import RESTResponse
 
 from ..models import (
     API_VERSION,
@@ -23,6 +30,7 @@ from ..models import (
     parse_one,
 )
 from ..models.base import R
+from .safejson import loads_list, loads_object
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -34,6 +42,18 @@ class MalformedObject(ValueError):
     def __init__(self, error: ParseError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+async def read_body(resp: Any) -> bytes:
+    """The body of a response requested with `_preload_content=False`. A status other than 2xx
+    raises the ApiException kubernetes_asyncio raises when it reads the body itself."""
+    try:
+        data: bytes = await resp.read()
+    finally:
+        resp.release()
+    if not 200 <= resp.status <= 299:
+        raise ApiException(http_resp=cast(Any, RESTResponse(resp, data)))  # stubs: ClientResponse
+    return data
 
 
 class CustomResourceClient(Generic[R]):
@@ -65,9 +85,15 @@ class CustomResourceClient(Generic[R]):
         # kubernetes_asyncio's stubs omit `_content_type`; the generated code honours it.
         return {**self._opts, "_content_type": content_type}
 
-    def _parse(self, obj: Any) -> R:
-        parsed = parse_one(self.model, obj)
+    async def _call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> bytes:
+        """Call an API method for its body as bytes (kubernetes_asyncio would json.loads it)."""
+        return await read_body(await method(*args, _preload_content=False, **kw))
+
+    def _parse(self, body: bytes, name: str | None = None) -> R:
+        parsed = parse_one(self.model, loads_object(body))
         if isinstance(parsed, ParseError):
+            if name is not None and parsed.name == "?":  # nothing of it could be read
+                parsed = dataclasses.replace(parsed, name=name)
             raise MalformedObject(parsed)
         return parsed
 
@@ -80,10 +106,11 @@ class CustomResourceClient(Generic[R]):
         return body
 
     async def get(self, name: str) -> R:
-        got = await self.api.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, name, **self._opts
-        )
-        return self._parse(got)
+        got = await self._call(
+            self.api.get_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, name, **self._opts,
+        )  # fmt: skip
+        return self._parse(got, name)
 
     async def list_raw(
         self,
@@ -94,7 +121,8 @@ class CustomResourceClient(Generic[R]):
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> dict[str, Any]:
-        """The List as the server sent it (metadata.resourceVersion for a watch to resume from)."""
+        """The List as the server sent it (metadata.resourceVersion for a watch to resume from),
+        except that an item safejson refuses is an `Unreadable` (what could be read of it)."""
         params: dict[str, Any] = {
             "label_selector": label_selector,
             "field_selector": field_selector,
@@ -103,10 +131,11 @@ class CustomResourceClient(Generic[R]):
             "_continue": continue_token,
         }
         kwargs = {k: v for k, v in params.items() if v is not None}
-        result: dict[str, Any] = await self.api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, **kwargs, **self._opts
-        )
-        return result
+        body = await self._call(
+            self.api.list_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, **kwargs, **self._opts,
+        )  # fmt: skip
+        return loads_list(body)
 
     async def list(
         self, *, label_selector: str | None = None, field_selector: str | None = None
@@ -116,61 +145,53 @@ class CustomResourceClient(Generic[R]):
         return parse_many(self.model, listed.get("items") or [])
 
     async def create(self, obj: R) -> R:
-        made = await self.api.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, self._body(obj), **self._opts
-        )
-        return self._parse(made)
+        made = await self._call(
+            self.api.create_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, self._body(obj), **self._opts,
+        )  # fmt: skip
+        return self._parse(made, obj.name or None)
 
     async def replace(self, obj: R) -> R:
         """PUT the whole object; its metadata.resourceVersion must be current (else 409)."""
-        replaced = await self.api.replace_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, obj.name, self._body(obj), **self._opts
-        )
-        return self._parse(replaced)
+        replaced = await self._call(
+            self.api.replace_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, obj.name, self._body(obj), **self._opts,
+        )  # fmt: skip
+        return self._parse(replaced, obj.name)
 
     async def patch_merge(self, name: str, patch: dict[str, Any]) -> R:
         """An RFC 7386 merge patch (null deletes a key)."""
-        patched = await self.api.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            self.namespace,
-            self.plural,
-            name,
-            patch,
+        patched = await self._call(
+            self.api.patch_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, name, patch,
             **self._patch_opts(MERGE_PATCH),
-        )
-        return self._parse(patched)
+        )  # fmt: skip
+        return self._parse(patched, name)
 
     async def patch_json(self, name: str, ops: Sequence[dict[str, Any]]) -> R:
         """An RFC 6902 JSON patch; a failing `test` op makes the whole patch fail."""
-        patched = await self.api.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            self.namespace,
-            self.plural,
-            name,
-            list(ops),
+        patched = await self._call(
+            self.api.patch_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, name, list(ops),
             **self._patch_opts(JSON_PATCH),
-        )
-        return self._parse(patched)
+        )  # fmt: skip
+        return self._parse(patched, name)
 
     async def patch_status(self, name: str, status: dict[str, Any]) -> R:
         """Merge `status` into the status subresource (spec changes there are ignored)."""
-        patched = await self.api.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            self.namespace,
-            self.plural,
-            name,
-            {"status": status},
+        patched = await self._call(
+            self.api.patch_namespaced_custom_object_status,
+            GROUP, VERSION, self.namespace, self.plural, name, {"status": status},
             **self._patch_opts(MERGE_PATCH),
-        )
-        return self._parse(patched)
+        )  # fmt: skip
+        return self._parse(patched, name)
 
     async def delete(self, name: str) -> None:
-        await self.api.delete_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, name, **self._opts
-        )
+        # Read as bytes and never decoded: the deleted object may be one json.loads chokes on.
+        await self._call(
+            self.api.delete_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, self.plural, name, **self._opts,
+        )  # fmt: skip
 
 
 def workspaces(

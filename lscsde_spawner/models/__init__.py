@@ -8,6 +8,7 @@ from .base import (
     ObjectMeta,
     Parsed,
     ParseError,
+    Unreadable,
     parse_many,
     parse_one,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ParseError",
     "Parsed",
     "ResourceRequirements",
+    "Unreadable",
     "Validity",
     "WorkspaceClaim",
     "parse_many",

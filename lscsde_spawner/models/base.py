@@ -91,26 +91,50 @@ def describe(err: ValidationError) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
+class Unreadable(dict[str, Any]):
+    """An object the JSON layer would not hand over in full (see kube/safejson.py): too deep,
+    too large or not JSON. It holds only what could be read safely (metadata, a binding's
+    spec.username and spec.workspace) and `reason`; `parse_one` makes it that object's
+    ParseError, so it never becomes a model."""
+
+    def __init__(self, readable: dict[str, Any], reason: str) -> None:
+        super().__init__(readable)
+        self.reason = reason
+
+
 def parse_one(model: type[R], obj: Any) -> R | ParseError:
+    if isinstance(obj, Unreadable):
+        return _error(model, obj, obj.reason)
     try:
         return model.model_validate(obj)
     except ValidationError as err:
-        meta = obj.get("metadata") if isinstance(obj, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
-        spec = obj.get("spec") if isinstance(obj, dict) else None
-        spec = spec if isinstance(spec, dict) else {}
-        return ParseError(
-            model.KIND,
-            meta.get("namespace"),
-            str(meta.get("name", "?")),
-            describe(err),
-            username=_text(spec.get("username")),
-            workspace=_text(spec.get("workspace")),
-        )
+        return _error(model, obj, describe(err))
+    except Exception as err:  # RecursionError, a bug in a validator: this object only
+        return _error(model, obj, f"cannot be parsed: {type(err).__name__}: {str(err)[:200]}")
+
+
+def _error(model: type[Resource], obj: Any, reason: str) -> ParseError:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    return ParseError(
+        model.KIND,
+        _text(meta.get("namespace")),
+        _name(meta.get("name", "?")),
+        reason,
+        username=_text(spec.get("username")),
+        workspace=_text(spec.get("workspace")),
+    )
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _name(value: Any) -> str:
+    # str() of a container could recurse without bound; a name is a scalar or unknown.
+    return str(value) if isinstance(value, (str, int, float)) else "?"
 
 
 def parse_many(model: type[R], objs: Iterable[Any]) -> Parsed[R]:
