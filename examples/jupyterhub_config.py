@@ -69,6 +69,7 @@ c.WorkspaceSpawner.max_resources = {"cpu": "16", "memory": "128Gi", "nvidia.com/
 # System paths and the home root are refused as mount paths by default (see
 # refused_mount_path_prefixes and refused_mount_paths); add your own with .append("/srv/x").
 
+
 # -- Optional: adjust each workspace's profile ------------------------------------------------
 def profile_hook(spawner, workspace, profile):
     """Called for every offered workspace; return a changed profile or None to keep it."""
