@@ -94,11 +94,18 @@ class _Kind(Generic[R]):
     failures: int = 0
 
     def replace(self, objs: Iterable[Any]) -> None:
-        """A relist: the new contents, with no await in between (readers never see half)."""
-        old_bad = self.bad
-        self.items, self.index, self.bad = {}, {}, {}
+        """A relist: the new contents, swapped in at once (readers never see half)."""
+        self.items, self.index, self.bad = self.parsed(objs)
+
+    def parsed(
+        self, objs: Iterable[Any]
+    ) -> tuple[dict[str, R], dict[str, dict[str, R]], dict[str, _Bad]]:
+        """New contents for a relist, built without touching this kind's: safe to run in a
+        worker thread while the event loop keeps serving the old contents."""
+        fresh = _Kind(self.model, self.index_key, self.log)
         for obj in objs:
-            self._put(obj, old_bad.get(str(_meta(obj).get("name", "?"))))
+            fresh._put(obj, self.bad.get(str(_meta(obj).get("name", "?"))))
+        return fresh.items, fresh.index, fresh.bad
 
     def upsert(self, obj: Any) -> None:
         name = str(_meta(obj).get("name", "?"))
@@ -177,6 +184,7 @@ class WorkspaceCache:
         self._tasks: list[asyncio.Task[None]] = []
         self._synced = asyncio.Event()
         self._kinds = self._new_kinds()
+        self._listeners: list[Callable[[], None]] = []
 
     def _new_kinds(self, quiet: bool = False) -> dict[str, _Kind[Any]]:
         log = None if quiet else self.log
@@ -259,6 +267,50 @@ class WorkspaceCache:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` (on the event loop, synchronously: keep it cheap) after every
+        change the cache applies: a watch event, a relist, the first sync."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:  # a listener's bug must not stop the watch
+                self.log.exception("workspace cache listener failed")
+
+    def workspace_view(self, username: str, workspace: str) -> UserSnapshot:
+        """From the synced cache, exactly what decides whether `username` may use `workspace`
+        today and what it mounts: that workspace, the user's bindings to it, its data-source
+        bindings and their data sources, and the errors among those objects. Costs what those
+        objects number, never what the namespace holds. No API call."""
+        kinds = self._kinds
+        mine = kinds[AnalyticsWorkspaceBinding.PLURAL].index.get(username, {}) if username else {}
+        dsbs = list(kinds[AnalyticsDataSourceBinding.PLURAL].index.get(workspace, {}).values())
+        sources = kinds[AnalyticsDataSource.PLURAL]
+        wanted = {b.spec.datasource for b in dsbs}
+        bad_workspace = kinds[AnalyticsWorkspace.PLURAL].bad.get(workspace)
+        malformed = [bad_workspace.error] if bad_workspace else []
+        malformed += [sources.bad[n].error for n in sorted(wanted) if n in sources.bad]
+        malformed += [  # broken bindings are few; only this user's are reported
+            bad.error
+            for bad in kinds[AnalyticsWorkspaceBinding.PLURAL].bad.values()
+            if username and self._owner(bad.error.username) == username
+        ]
+        found = kinds[AnalyticsWorkspace.PLURAL].items.get(workspace)
+        return UserSnapshot(
+            workspaces={workspace: found} if found is not None else {},
+            bindings=[b for b in mine.values() if b.spec.workspace == workspace],
+            malformed=malformed,
+            datasources={n: sources.items[n] for n in wanted if n in sources.items},
+            datasource_bindings=dsbs,
+            from_cache=True,
+        )
+
     async def snapshot_for(self, username: str) -> UserSnapshot:
         """This user's bindings and everything else a spawn needs: from the cache once synced
         (no API call), else from direct queries filtered the same way."""
@@ -310,14 +362,18 @@ class WorkspaceCache:
             label = username_label(username)
             selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
         docs = await asyncio.gather(*(self._list_raw(p, selectors[p]) for p in kinds))
-        for plural, kind, doc in zip(kinds, kinds.values(), docs, strict=True):
-            items = doc.get("items") or []
-            if plural == AnalyticsWorkspaceBinding.PLURAL:
-                # Parse only this user's bindings: building models for all of them is most of
-                # the cold path's cost. A binding whose username cannot be read is kept, so it
-                # is parsed and reported as malformed.
-                items = [o for o in items if _raw_user_matches(o, username, self._owner)]
-            kind.replace(items)
+
+        def parse() -> None:
+            for plural, kind, doc in zip(kinds, kinds.values(), docs, strict=True):
+                items = doc.get("items") or []
+                if plural == AnalyticsWorkspaceBinding.PLURAL:
+                    # Parse only this user's bindings: building models for all of them is most
+                    # of the cold path's cost. A binding whose username cannot be read is kept,
+                    # so it is parsed and reported as malformed.
+                    items = [o for o in items if _raw_user_matches(o, username, self._owner)]
+                kind.replace(items)
+
+        await asyncio.to_thread(parse)  # throwaway kinds: nobody reads them meanwhile
         return kinds
 
     # -- list and watch ---------------------------------------------------------------------
@@ -329,7 +385,8 @@ class WorkspaceCache:
             **kw,
         )  # fmt: skip
         # safejson, not json.loads: an item too deep or too large is that item's ParseError.
-        return loads_list(await read_body(resp))
+        # Decoding a large list takes tens of milliseconds: off the event loop.
+        return await asyncio.to_thread(loads_list, await read_body(resp))
 
     async def _run(self, plural: str, kind: _Kind[Any]) -> None:
         while True:
@@ -368,7 +425,11 @@ class WorkspaceCache:
 
     async def _list(self, plural: str, kind: _Kind[Any]) -> None:
         doc = await self._list_raw(plural)
-        kind.replace(doc.get("items") or [])
+        # Parsing thousands of objects would stall the hub's event loop: a worker thread builds
+        # the new contents, swapped in here at once. Watch events for this kind wait meanwhile.
+        kind.items, kind.index, kind.bad = await asyncio.to_thread(
+            kind.parsed, doc.get("items") or []
+        )
         kind.resource_version = _meta(doc).get("resourceVersion")
         kind.listed_at = time.monotonic()
         kind.fresh_from_list = kind.listed = True
@@ -376,6 +437,8 @@ class WorkspaceCache:
         if not self._synced.is_set() and all(k.listed for k in self._kinds.values()):
             self._synced.set()
             self.log.info("Workspace cache for %s synced", self.namespace)
+        if self._synced.is_set():
+            self._changed()
 
     async def _watch(self, plural: str, kind: _Kind[Any]) -> None:
         """One watch request, until the server or the network ends it."""
@@ -426,6 +489,9 @@ class WorkspaceCache:
             kind.upsert(obj)
         elif etype == "DELETED":
             kind.delete(obj)
+        if etype in ("ADDED", "MODIFIED", "DELETED"):
+            if self._synced.is_set():
+                self._changed()
         elif etype != "BOOKMARK":  # a bookmark carries only a resourceVersion (no namespace)
             self.log.debug("%s watch: ignoring event type %r", plural, etype)
         rv = _meta(obj).get("resourceVersion")
