@@ -37,17 +37,30 @@ from sqlalchemy.orm import object_session
 from traitlets import Bool, Integer, List, TraitError, Unicode, default, validate
 from traitlets import Callable as CallableTrait
 
-from . import access, policy, profiles, storage
+from . import access, clock, policy, profiles, storage
 from .kube import customresources as cr
 from .kube.cache import WorkspaceCache
-from .kube.events import SERVER_STARTED, SERVER_STOPPED, EventRecorder, object_reference
+from .kube.events import (
+    ACCESS_REVOKED,
+    SERVER_STARTED,
+    SERVER_STOPPED,
+    EventRecorder,
+    object_reference,
+    reference_by_name,
+)
 from .kube.pvc import StorageError, ensure_pvc, read_pvc
 from .models import AnalyticsWorkspace
+from .models.workspace import WORKSPACE_LABEL
 from .policy_settings import AdminPolicySettings
+from .revocation import RunningServers
 from .usernames import Normalize, exact, hub_default
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _WARNED: set[tuple[str, str | None, str]] = set()
+_TASKS: set[asyncio.Future[None]] = set()  # started from sync hooks; kept until done
+#: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
+DATASOURCES_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
+REVOKED_STATE = "lscsde_revoked"
 #: The user_options a start may carry, and their largest JSON size: anything else is refused
 #: before it can be kept in the hub's database.
 USER_OPTION_KEYS = frozenset({"profile"})
@@ -186,6 +199,8 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         stored = getattr(self.orm_spawner, "user_options", None) if self.orm_spawner else None
         self._accepted_options = copy.deepcopy(stored) if _options_ok(stored) else {}
         self._started = False  # a server of ours is up (set after start, cleared at stop)
+        self._revoked: dict[str, str] | None = None  # the last revocation, for the spawn page
+        self._revoking = False  # this run's AccessRevoked event is recorded
 
     # -- settings and clients ------------------------------------------------------------
 
@@ -248,7 +263,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
 
     async def _workspace_profiles(self, spawner: Any = None) -> list[dict[str, Any]]:
         snap = await (await self._cache()).snapshot_for(self.user.name)
-        today = access.today_in(self.time_zone)
+        today = access.today_in(self.time_zone, clock.now())
         decision = access.decide(
             snap.workspaces,
             snap.bindings,
@@ -302,6 +317,23 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         return profile, plan
 
     async def _render_form(self, spawner: Any = None) -> str:
+        return self._notices_html() + await self._form_body()
+
+    def _notices_html(self) -> str:
+        """Which of the user's servers were stopped because their grant ended, when and why."""
+        items = "".join(
+            f"<li>Your server <strong>{html.escape(n.get('server', ''))}</strong> in workspace "
+            f"<strong>{html.escape(n.get('workspace', ''))}</strong> was stopped at "
+            f"{html.escape(n.get('when', ''))}: {html.escape(n.get('why', ''))}</li>"
+            for n in self.revocation_notices()
+        )
+        if not items:
+            return ""
+        return (
+            f'<div class="alert alert-warning lscsde-revoked" role="status"><ul>{items}</ul></div>'
+        )
+
+    async def _form_body(self) -> str:
         profile_list = await self._workspace_profiles()
         if not profile_list and self.no_workspaces_message:
             return (
@@ -351,7 +383,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             bindings = await cr.workspace_bindings(client, ns).list()
         except ApiException as exc:
             raise refuse(503, f"Could not read workspaces: the API answered {exc.status}") from exc
-        today = access.today_in(self.time_zone)
+        today = access.today_in(self.time_zone, clock.now())
         decision = access.decide(
             listed_ws.items,
             bindings.items,
@@ -479,6 +511,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                 await self._check_storage(ws, plan)
             as_dict = self.api_client.sanitize_for_serialization(pod)
             new = storage.apply_plan(as_dict, plan, keep_admin_volumes=self.keep_admin_volumes)
+            # What the pod mounts, so its grant can be checked after a hub restart too.
+            mounted = sorted(d.name for d in self._chosen.datasources)
+            annotations = new["metadata"].setdefault("annotations", {})
+            annotations[DATASOURCES_ANNOTATION] = json.dumps(mounted)
         except (StorageError, storage.StoragePlanError) as exc:
             raise refuse(
                 500, f"Storage for workspace {ws.name!r} failed: {exc}", "storage"
@@ -504,7 +540,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             raise refuse(403, f"Workspace {name!r} cannot be started: {exc}") from exc
         except (ApiException, OSError, TimeoutError) as exc:
             raise refuse(503, f"Could not confirm access to workspace {name!r}: {exc}") from exc
-        today = access.today_in(self.time_zone)
+        today = access.today_in(self.time_zone, clock.now())
         decision = access.decide(
             {name: ws} if ws is not None else {},
             bindings,
@@ -563,6 +599,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                 self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
             await self._record(ws, SERVER_STARTED, "Started")
             self._started = True
+            self._revoked, self._revoking = None, False  # a new run: the old notice is read
         return result
 
     async def _running_workspace(self) -> AnalyticsWorkspace | None:
@@ -583,12 +620,145 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
     async def stop(self, now: bool = False) -> None:
         # A refused or failed start is stopped by the Hub too: that is no server stopping. A
         # server started by an earlier Hub process (no choice remembered) counts if it runs.
-        was_running = self._started or (self._chosen is None and await self.poll() is None)
+        was_running = self._started or (
+            self._chosen is None and await KubeSpawner.poll(self) is None
+        )
         await super().stop(now=now)
+        RunningServers.forget(self)
         self._started = False
         ws = await self._running_workspace() if was_running else None
         if ws is not None:
             await self._record(ws, SERVER_STOPPED, "Stopped")
+
+    # -- a running server's grant is live ------------------------------------------------
+
+    def start_polling(self) -> None:
+        # JupyterHub polls a server from when it is up until it stops: so do our re-checks.
+        super().start_polling()
+        task = asyncio.ensure_future(self._follow_grant())
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+
+    async def _follow_grant(self) -> None:
+        RunningServers.shared(await self._cache()).add(self)
+
+    async def poll(self) -> int | None:
+        """KubeSpawner's answer; and a running server whose grant has ended counts as stopped,
+        so JupyterHub stops it and cleans up (no API request: the cache decides)."""
+        status: int | None = await super().poll()
+        if status is not None:
+            return status
+        if self._revoking:
+            return 1  # stopped (or being stopped) because its grant ended
+        ended = await self._grant_ended()
+        if ended is None:
+            return None
+        # JupyterHub stops a server only while poll() says it runs: stop it here, then say so.
+        self._revoking = True
+        try:
+            await self._revoke(*ended)
+            await self.stop()
+        except Exception:
+            self._revoking = False  # still running: the next poll tries again
+            self.log.exception("could not stop %s after its grant ended", self._log_name)
+            return None
+        return 1
+
+    def _running_what(self) -> tuple[str, frozenset[str]] | None:
+        """The workspace this server runs and the data sources it mounts: from its pod (as the
+        spawner labelled and annotated it, so a restarted hub knows), else from the start."""
+        pods = self.pod_reflector.pods if self.pod_reflector is not None else {}
+        pod = pods.get(f"{self.namespace}/{self.pod_name}")
+        meta = pod.get("metadata") if isinstance(pod, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        name = (meta.get("labels") or {}).get(WORKSPACE_LABEL)
+        if isinstance(name, str) and name:
+            raw = (meta.get("annotations") or {}).get(DATASOURCES_ANNOTATION) or "[]"
+            try:
+                mounted = json.loads(raw)
+            except ValueError:
+                mounted = None
+            if not isinstance(mounted, list):
+                # Unknown mounts: every data source of the workspace must stay attached.
+                return name, frozenset({"*"})
+            return name, frozenset(str(m) for m in mounted)
+        if self._chosen is not None:
+            return self._chosen.grant.name, frozenset(d.name for d in self._chosen.datasources)
+        return None
+
+    async def _grant_ended(self) -> tuple[str, str] | None:
+        """(workspace, why) when this running server's grant has ended, else None."""
+        what = self._running_what()
+        if what is None:
+            return None
+        name, mounted = what
+        cache = await self._cache()
+        if not cache.synced and not await cache.wait_synced(5):
+            return None  # not known yet: the first sync re-checks every running server
+        view = cache.workspace_view(self.user.name, name)
+        today = access.today_in(self.time_zone, clock.now())
+        decision = access.decide(
+            view.workspaces,
+            view.bindings,
+            self.user.name,
+            today,
+            normalize=self.normalize_username,
+            malformed=view.malformed,
+        )
+        if decision.get(name) is None:
+            why = decision.reason_for(name)
+            detail = why.detail if why else f"workspace {name!r} is no longer granted to them"
+            return name, detail
+        attached, _ = access.attached_datasources(
+            name, view.datasource_bindings, view.datasources, today, malformed=view.malformed
+        )
+        if "*" in mounted:
+            return None  # unknown mounts (a pod from before annotations): the workspace decides
+        gone = sorted(mounted - {d.name for d in attached})
+        if gone:
+            return name, f"data source(s) {', '.join(gone)} no longer attached to it"
+        return None
+
+    async def _revoke(self, workspace: str, why: str) -> None:
+        """Say in an event on the workspace, in the log and on the next spawn page that this
+        server is stopped because its grant ended."""
+        server = self.name or "(default)"
+        self._revoked = {
+            "server": server,
+            "workspace": workspace,
+            "when": clock.now().strftime("%Y-%m-%d %H:%M UTC"),
+            "why": why,
+        }
+        self.log.warning(
+            "Stopping server %s of %s: access to workspace %s ended: %s",
+            server, self.user.name, workspace, why,
+        )  # fmt: skip
+        note = f"Stopped server {server} of {self.user.name} in pod {self.pod_name}: {why}"
+        await EventRecorder(self.api_client, self.ws_namespace, log=self.log).record(
+            reference_by_name(AnalyticsWorkspace, workspace, self.ws_namespace),
+            ACCESS_REVOKED,
+            note,
+            type="Warning",
+            action="Stop",
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self._revoked:
+            state[REVOKED_STATE] = dict(self._revoked)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        notice = state.get(REVOKED_STATE)
+        if isinstance(notice, dict):
+            self._revoked = {str(k): str(v) for k, v in notice.items()}
+
+    def revocation_notices(self) -> list[dict[str, str]]:
+        """The user's servers stopped because their grant ended, for the spawn page."""
+        spawners = getattr(self.user, "spawners", {}) or {}
+        found = [getattr(s, "_revoked", None) for s in list(spawners.values())]
+        return [n for n in found if n]
 
 
 def _options_problem(options: object) -> str | None:

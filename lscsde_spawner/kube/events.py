@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 from kubernetes_asyncio.client import EventsV1Api
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from ..models.base import Resource
+from ..models.base import API_VERSION, Resource
 
 WORKSPACE_CHANGED = "WorkspaceChanged"
 BINDING_CHANGED = "BindingChanged"
@@ -21,6 +21,7 @@ SERVER_STARTED = "ServerStarted"
 SERVER_STOPPED = "ServerStopped"
 STORAGE_PROVISIONED = "StorageProvisioned"
 ACCESS_REFUSED = "AccessRefused"
+ACCESS_REVOKED = "AccessRevoked"
 
 EventType = Literal["Normal", "Warning"]
 
@@ -65,6 +66,11 @@ def object_reference(obj: Resource) -> dict[str, Any]:
         "resourceVersion": meta.resource_version,
     }
     return {k: v for k, v in ref.items() if v}
+
+
+def reference_by_name(kind: type[Resource], name: str, namespace: str) -> dict[str, Any]:
+    """A `regarding` reference to an object known only by name (e.g. one just deleted)."""
+    return {"apiVersion": API_VERSION, "kind": kind.KIND, "name": name, "namespace": namespace}
 
 
 class EventRecorder:

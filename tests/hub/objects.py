@@ -167,3 +167,25 @@ async def create_pvc(api: ApiClient, name: str, labels: dict[str, str] | None = 
     await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
         NAMESPACE, cast(Any, body)
     )
+
+
+async def patch(api: ApiClient, plural: str, name: str, body: dict[str, Any]) -> None:
+    """A JSON merge patch of a custom object (null deletes a key)."""
+    await client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, name, body,
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+
+
+async def delete(api: ApiClient, plural: str, name: str) -> None:
+    await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, name
+    )
+
+
+async def events_about(api: ApiClient, name: str) -> list[dict[str, Any]]:
+    """events.k8s.io events regarding the object `name`, as raw JSON (the kubelet's own events
+    lack eventTime, which the client's model rejects)."""
+    resp = await client.EventsV1Api(api).list_namespaced_event(NAMESPACE, _preload_content=False)
+    items = (await resp.json())["items"]
+    return [e for e in items if (e.get("regarding") or {}).get("name") == name]
