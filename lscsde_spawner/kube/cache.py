@@ -28,9 +28,10 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar, Generic
 
-from kubernetes_asyncio.client import CustomObjectsApi
+from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -42,6 +43,7 @@ from ..models import (
     AnalyticsWorkspace,
     AnalyticsWorkspaceBinding,
     ParseError,
+    PersistentVolumeClaim,
     parse_one,
 )
 from ..models.base import R
@@ -180,6 +182,7 @@ class WorkspaceCache:
         self.trust_user_label = trust_user_label
         self.log = log or logging.getLogger(__name__)
         self._api = CustomObjectsApi(api_client)
+        self._core = CoreV1Api(api_client)
         self._owns_client = False
         self._tasks: list[asyncio.Task[None]] = []
         self._synced = asyncio.Event()
@@ -201,6 +204,8 @@ class WorkspaceCache:
             _Kind(AnalyticsDataSource, log=log),
             _Kind(AnalyticsDataSourceBinding, by_workspace, log=log),
         ]
+        if not quiet:  # claims only help a synced cache (see claim())
+            kinds.append(_Kind(PersistentVolumeClaim, log=log))
         return {k.model.PLURAL: k for k in kinds}
 
     def _owner(self, raw: object) -> str | None:
@@ -283,6 +288,19 @@ class WorkspaceCache:
             except Exception:  # a listener's bug must not stop the watch
                 self.log.exception("workspace cache listener failed")
 
+    @property
+    def claims_synced(self) -> bool:
+        """True once the namespace's PVCs have been listed (a hub whose Role may not list
+        PVCs never gets there, and reads each claim instead)."""
+        return self._kinds[PersistentVolumeClaim.PLURAL].listed
+
+    def claim(self, name: str) -> PersistentVolumeClaim | None:
+        """The PVC as last seen, or None (not there, or not seen yet: read it to be sure)."""
+        found: PersistentVolumeClaim | None = self._kinds[PersistentVolumeClaim.PLURAL].items.get(
+            name
+        )
+        return found
+
     def workspace_view(self, username: str, workspace: str) -> UserSnapshot:
         """From the synced cache, exactly what decides whether `username` may use `workspace`
         today and what it mounts: that workspace, the user's bindings to it, its data-source
@@ -338,7 +356,8 @@ class WorkspaceCache:
         bindings = kinds[AnalyticsWorkspaceBinding.PLURAL]
         malformed = [
             bad.error
-            for kind in kinds.values()
+            for plural, kind in kinds.items()
+            if plural != PersistentVolumeClaim.PLURAL
             for bad in kind.bad.values()
             # Another user's broken binding is none of this user's business.
             if kind is not bindings or (user and self._owner(bad.error.username) == user)
@@ -380,13 +399,18 @@ class WorkspaceCache:
 
     async def _list_raw(self, plural: str, label_selector: str | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
-        resp = await self._api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, _request_timeout=60, _preload_content=False,
-            **kw,
-        )  # fmt: skip
+        resp = await self._lister(plural)(_request_timeout=60, _preload_content=False, **kw)
         # safejson, not json.loads: an item too deep or too large is that item's ParseError.
         # Decoding a large list takes tens of milliseconds: off the event loop.
         return await asyncio.to_thread(loads_list, await read_body(resp))
+
+    def _lister(self, plural: str) -> Callable[..., Any]:
+        """The list (and, with watch=True, watch) call of one kind in this namespace."""
+        if plural == PersistentVolumeClaim.PLURAL:
+            return partial(self._core.list_namespaced_persistent_volume_claim, self.namespace)
+        return partial(
+            self._api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, plural
+        )
 
     async def _run(self, plural: str, kind: _Kind[Any]) -> None:
         while True:
@@ -434,10 +458,11 @@ class WorkspaceCache:
         kind.listed_at = time.monotonic()
         kind.fresh_from_list = kind.listed = True
         self._progress(plural, kind)
-        if not self._synced.is_set() and all(k.listed for k in self._kinds.values()):
+        grants = [k for p, k in self._kinds.items() if p != PersistentVolumeClaim.PLURAL]
+        if not self._synced.is_set() and all(k.listed for k in grants):
             self._synced.set()
             self.log.info("Workspace cache for %s synced", self.namespace)
-        if self._synced.is_set():
+        if self._synced.is_set() and plural != PersistentVolumeClaim.PLURAL:
             self._changed()
 
     async def _watch(self, plural: str, kind: _Kind[Any]) -> None:
@@ -446,10 +471,9 @@ class WorkspaceCache:
         since: dict[str, Any] = (
             {"resource_version": kind.resource_version} if kind.resource_version else {}
         )
-        resp = await self._api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, watch=True, allow_watch_bookmarks=True,
-            timeout_seconds=timeout, _preload_content=False, _request_timeout=(30, timeout + 30),
-            **since,
+        resp = await self._lister(plural)(
+            watch=True, allow_watch_bookmarks=True, timeout_seconds=timeout,
+            _preload_content=False, _request_timeout=(30, timeout + 30), **since,
         )  # fmt: skip
         try:
             if resp.status == 410:
@@ -490,8 +514,8 @@ class WorkspaceCache:
         elif etype == "DELETED":
             kind.delete(obj)
         if etype in ("ADDED", "MODIFIED", "DELETED"):
-            if self._synced.is_set():
-                self._changed()
+            if self._synced.is_set() and plural != PersistentVolumeClaim.PLURAL:
+                self._changed()  # claims never decide a grant
         elif etype != "BOOKMARK":  # a bookmark carries only a resourceVersion (no namespace)
             self.log.debug("%s watch: ignoring event type %r", plural, etype)
         rv = _meta(obj).get("resourceVersion")

@@ -13,6 +13,7 @@ from .base import (
     parse_one,
 )
 from .binding import AnalyticsWorkspaceBinding, AnalyticsWorkspaceBindingSpec, Claim
+from .claim import PersistentVolumeClaim
 from .crate import AnalyticsCrate
 from .datasource import AnalyticsDataSource, AnalyticsDataSourceBinding
 from .workspace import (
@@ -52,6 +53,7 @@ __all__ = [
     "ObjectMeta",
     "ParseError",
     "Parsed",
+    "PersistentVolumeClaim",
     "ResourceRequirements",
     "Unreadable",
     "Validity",

@@ -205,7 +205,7 @@ async def test_stop_cancels_watches_cleanly(kube_client: ApiClient, objects: Obj
     await cache.start()  # idempotent
     assert await cache.wait_synced(5)
     tasks = list(cache._tasks)
-    assert len(tasks) == 4
+    assert len(tasks) == 5  # the four kinds and the namespace's PVCs
     await cache.stop()
     assert all(t.done() for t in tasks) and not cache.synced
 
@@ -469,3 +469,55 @@ async def test_stop_before_sync_is_clean(
     assert not await cache.wait_synced(0.3)
     await cache.stop()
     assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("lscsde-cache"))
+
+
+# -- what a start and a running server ask of the cache ----------------------------------------
+
+
+async def test_workspace_view_holds_only_what_decides_one_grant(
+    cache: WorkspaceCache, objects: Objects
+) -> None:
+    for ws in ("ws1", "ws2"):
+        await objects.create(WS, workspace(ws))
+    await objects.create(WSB, binding("b1", "alice", "ws1"))
+    await objects.create(WSB, binding("b2", "alice", "ws2"))
+    await objects.create(WSB, binding("b3", "bob", "ws1"))
+    await objects.create(DS, datasource("d1"))
+    await objects.create(DS, datasource("d2"))
+    await objects.create(DSB, ds_binding("db1", "ws1", "d1"))
+    await objects.create(DSB, ds_binding("db2", "ws2", "d2"))
+    await eventually(lambda: len(cache.datasource_bindings_for("ws2")) == 1)
+    view = cache.workspace_view("alice", "ws1")
+    assert set(view.workspaces) == {"ws1"}
+    assert bindings_of(view) == {"b1"}  # not b2 (another workspace), not b3 (bob's)
+    assert [b.name for b in view.datasource_bindings] == ["db1"]
+    assert set(view.datasources) == {"d1"} and view.malformed == []
+    assert cache.workspace_view("alice", "nosuch").workspaces == {}
+    assert bindings_of(cache.workspace_view("", "ws1")) == set()
+
+
+async def test_listeners_hear_each_change_after_sync(
+    cache: WorkspaceCache, objects: Objects
+) -> None:
+    heard: list[int] = []
+    cache.add_listener(lambda: heard.append(1))
+    await objects.create(WSB, binding("b1", "alice"))
+    await eventually(lambda: len(heard) >= 1)
+    before = len(heard)
+    await objects.delete(WSB, "b1")
+    await eventually(lambda: len(heard) > before)
+
+
+async def test_claims_are_cached_with_their_labels(
+    cache: WorkspaceCache, kube_client: ApiClient
+) -> None:
+    body = {
+        "metadata": {"name": "workspace-ws1", "labels": {"xlscsde.nhs.uk/workspace": "ws1"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    await eventually(lambda: cache.claims_synced)
+    await client.CoreV1Api(kube_client).create_namespaced_persistent_volume_claim(NS, body)
+    await eventually(lambda: cache.claim("workspace-ws1") is not None)
+    found = cache.claim("workspace-ws1")
+    assert found is not None and found.metadata.labels == {"xlscsde.nhs.uk/workspace": "ws1"}
+    assert not found.being_deleted and cache.claim("other") is None
