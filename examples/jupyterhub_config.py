@@ -7,7 +7,7 @@
 # Install the CRDs once:   lscsde-spawner crds | kubectl apply -f -
 # The hub's service account needs: get/list/watch on analyticsworkspaces,
 # analyticsworkspacebindings, analyticsdatasources, analyticsdatasourcebindings (xlscsde.nhs.uk);
-# patch on analyticsworkspaces/status; get/create on persistentvolumeclaims; create on
+# patch on analyticsworkspaces/status; get/list/watch/create on persistentvolumeclaims; create on
 # events.k8s.io events; plus what KubeSpawner itself needs (pods, events).
 #
 # ruff: noqa: F821  (`c` is provided by JupyterHub when it loads this file)

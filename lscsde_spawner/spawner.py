@@ -34,7 +34,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from sqlalchemy.orm import object_session
-from traitlets import Bool, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets import Callable as CallableTrait
 
 from . import access, clock, policy, profiles, storage
@@ -49,7 +49,7 @@ from .kube.events import (
     reference_by_name,
 )
 from .kube.pvc import StorageError, ensure_pvc, read_pvc
-from .models import AnalyticsWorkspace
+from .models import AnalyticsWorkspace, PersistentVolumeClaim
 from .models.workspace import WORKSPACE_LABEL
 from .policy_settings import AdminPolicySettings
 from .revocation import RunningServers
@@ -158,6 +158,12 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         help="Callable(spawner, workspace, profile) -> profile | None, adjusting each "
         "workspace's profile (may be async). Returning None keeps the profile as it is.",
     )
+    cache_sync_timeout = Float(
+        30,
+        config=True,
+        help="Seconds a start waits for the workspace cache's first sync after the hub starts "
+        "(then it is refused with a 503 asking to try again).",
+    )
     no_workspaces_message = Unicode(
         "",
         config=True,
@@ -192,6 +198,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         self._configured = {k: copy.deepcopy(getattr(self, k)) for k in profiles.OVERRIDE_KEYS}
         self._chosen: _Chosen | None = None
         self._plan: storage.StoragePlan | None = None
+        self._fresh: AnalyticsWorkspace | None = None  # as read just before the pod
         self._to_create: tuple[storage.ClaimToEnsure, ...] = ()
         self._storage_messages: list[str] = []
         self._claim: str | None = None
@@ -376,51 +383,48 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         return name
 
     async def _choose(self) -> _Chosen:
+        """The workspace this start may use, decided from the watch-fed cache: a refusal needs
+        no API request, and a grant is proved with fresh reads just before the pod is created
+        (``_reverify``). Costs what this user's grant numbers, not what the namespace holds."""
         requested = self._requested()
-        client, ns, user = self.api_client, self.ws_namespace, self.user.name
-        try:
-            listed_ws = await cr.workspaces(client, ns).list()
-            bindings = await cr.workspace_bindings(client, ns).list()
-        except ApiException as exc:
-            raise refuse(503, f"Could not read workspaces: the API answered {exc.status}") from exc
+        user = self.user.name
+        cache = await self._cache()
+        if not cache.synced and not await cache.wait_synced(self.cache_sync_timeout):
+            raise refuse(503, "Workspace information is still loading; try again in a moment")
         today = access.today_in(self.time_zone, clock.now())
-        decision = access.decide(
-            listed_ws.items,
-            bindings.items,
-            user,
-            today,
-            normalize=self.normalize_username,
-            malformed=[*listed_ws.errors, *bindings.errors],
-        )
         if requested is None:
-            if not decision.permitted:
+            snap = await cache.snapshot_for(user)
+            mine = access.decide(
+                snap.workspaces, snap.bindings, user, today,
+                normalize=self.normalize_username, malformed=snap.malformed,
+            )  # fmt: skip
+            if not mine.permitted:
                 raise refuse(403, f"{user} has no workspace available today")
-            if len(decision.permitted) > 1:
-                names = ", ".join(p.name for p in decision.permitted)
+            if len(mine.permitted) > 1:
+                names = ", ".join(p.name for p in mine.permitted)
                 raise refuse(400, f"Name a workspace to start: {user} may use {names}")
-            grant = decision.permitted[0]
-        else:
-            found = decision.get(requested)
-            if found is None:
-                known = {w.name for w in listed_ws.items} | {e.name for e in listed_ws.errors}
-                if requested not in known:
-                    raise refuse(404, f"Workspace {requested!r} does not exist")
-                why = decision.reason_for(requested)
-                if why is None:
-                    raise refuse(403, f"Workspace {requested!r} is not granted to {user}")
-                raise refuse(403, f"Workspace {requested!r} cannot be started: {why.detail}")
-            grant = found
-        try:
-            dsb = await cr.datasource_bindings(client, ns).list()
-            dss = await cr.datasources(client, ns).list()
-        except ApiException as exc:
-            raise refuse(
-                503, f"Could not read data sources: the API answered {exc.status}"
-            ) from exc
+            requested = mine.permitted[0].name
+        view = cache.workspace_view(user, requested)
+        decision = access.decide(
+            view.workspaces, view.bindings, user, today,
+            normalize=self.normalize_username, malformed=view.malformed,
+        )  # fmt: skip
+        grant = decision.get(requested)
+        if grant is None:
+            why = decision.reason_for(requested)
+            if why is not None:
+                status = 404 if why.reason == "workspace-missing" else 403
+                raise refuse(status, f"Workspace {requested!r} cannot be started: {why.detail}")
+            known = view.workspaces or any(e.name == requested for e in view.malformed)
+            if not known:
+                raise refuse(404, f"Workspace {requested!r} does not exist")
+            raise refuse(403, f"Workspace {requested!r} is not granted to {user}")
         attached, _ = access.attached_datasources(
-            grant.name, dsb.items, dss.items, today, malformed=dss.errors
-        )
-        return _Chosen(grant, attached, _attaching(grant.name, dsb.items, attached, today))
+            requested, view.datasource_bindings, view.datasources, today,
+            malformed=view.malformed,
+        )  # fmt: skip
+        attaching = _attaching(requested, view.datasource_bindings, attached, today)
+        return _Chosen(grant, attached, attaching)
 
     def _check_user_options(self) -> None:
         """Only known keys, a few KiB at most. JupyterHub stored the options before any spawner
@@ -465,6 +469,17 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         Returns the claims to create."""
         core = CoreV1Api(self.api_client)
         names = list(dict.fromkeys(m.claim for m in plan.mounts))
+        settings = self.storage_settings()
+        cache = await self._cache()
+        if cache.claims_synced and self.ws_namespace == self.namespace:
+            # Every claim seen, and each with its owner's label: no read needed. Anything else
+            # (missing, unlabelled, deleting) is confirmed with fresh reads before it decides.
+            seen = {n: _facts(cache.claim(n)) for n in names}
+            if all(seen.values()):
+                try:
+                    return storage.check_claims(plan, seen, settings, namespace=self.namespace)
+                except storage.StoragePlanError:
+                    pass
         try:
             found = await asyncio.gather(*(read_pvc(core, self.namespace, n) for n in names))
             existing = {n: _facts(pvc) for n, pvc in zip(names, found, strict=True)}
@@ -532,10 +547,12 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             raise refuse(500, "No workspace was chosen for this server")
         client, ns, name = self.api_client, self.ws_namespace, chosen.grant.name
         try:
-            ws = await _get_or_none(cr.workspaces(client, ns), name)
-            bindings = await _get_all(cr.workspace_bindings(client, ns), chosen.grant.bindings)
-            dsbs = await _get_all(cr.datasource_bindings(client, ns), chosen.datasource_bindings)
-            dss = await _get_all(cr.datasources(client, ns), [d.name for d in chosen.datasources])
+            ws, bindings, dsbs, dss = await asyncio.gather(
+                _get_or_none(cr.workspaces(client, ns), name),
+                _get_all(cr.workspace_bindings(client, ns), chosen.grant.bindings),
+                _get_all(cr.datasource_bindings(client, ns), chosen.datasource_bindings),
+                _get_all(cr.datasources(client, ns), [d.name for d in chosen.datasources]),
+            )
         except cr.MalformedObject as exc:
             raise refuse(403, f"Workspace {name!r} cannot be started: {exc}") from exc
         except (ApiException, OSError, TimeoutError) as exc:
@@ -552,6 +569,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             why = decision.reason_for(name)
             detail = why.detail if why else f"{self.user.name} no longer holds a grant to it"
             raise refuse(403, f"Access to workspace {name!r} ended during the start: {detail}")
+        if ws is not None and ws.spec != chosen.grant.workspace.spec:
+            # The pod was built from the version the cache held; never start a stale one.
+            raise refuse(409, f"Workspace {name!r} changed during the start; start it again")
+        self._fresh = ws
         still, _ = access.attached_datasources(name, dsbs, dss, today)
         gone = sorted({d.name for d in chosen.datasources} - {d.name for d in still})
         if gone:
@@ -591,12 +612,14 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         chosen = self._chosen
         if chosen is not None:
             ws = chosen.grant.workspace
-            try:
-                await cr.workspaces(self.api_client, self.ws_namespace).patch_status(
-                    ws.name, {"statusText": "Provisioned", "persistentVolumeClaim": self._claim}
-                )
-            except Exception as exc:  # the server runs; the status is informational
-                self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
+            wanted = {"statusText": "Provisioned", "persistentVolumeClaim": self._claim}
+            if not _status_says(self._fresh or ws, wanted):
+                try:
+                    await cr.workspaces(self.api_client, self.ws_namespace).patch_status(
+                        ws.name, wanted
+                    )
+                except Exception as exc:  # the server runs; the status is informational
+                    self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
             await self._record(ws, SERVER_STARTED, "Started")
             self._started = True
             self._revoked, self._revoking = None, False  # a new run: the old notice is read
@@ -798,9 +821,18 @@ def _attaching(
     )
 
 
+def _status_says(ws: AnalyticsWorkspace, wanted: dict[str, Any]) -> bool:
+    """The workspace's status already holds these values (then it is not patched again)."""
+    status = ws.status.model_dump(by_alias=True) if ws.status is not None else {}
+    return all(status.get(k) == v for k, v in wanted.items())
+
+
 def _facts(pvc: Any) -> storage.ExistingClaim | None:
+    """What a PVC says of itself: from the client's model or from the cache's."""
     if pvc is None:
         return None
+    if isinstance(pvc, PersistentVolumeClaim):
+        return storage.ExistingClaim(dict(pvc.metadata.labels), being_deleted=pvc.being_deleted)
     meta = pvc.metadata
     labels = dict(meta.labels or {}) if meta is not None else {}
     deleting = bool(meta is not None and meta.deletion_timestamp)
@@ -817,7 +849,7 @@ async def _get_or_none(crs: cr.CustomResourceClient[Any], name: str) -> Any:
 
 
 async def _get_all(crs: cr.CustomResourceClient[Any], names: Any) -> list[Any]:
-    found = [await _get_or_none(crs, n) for n in names]
+    found = await asyncio.gather(*(_get_or_none(crs, n) for n in names))
     return [f for f in found if f is not None]
 
 
