@@ -39,7 +39,7 @@ from traitlets import Callable as CallableTrait
 
 from . import access, clock, policy, profiles, storage
 from .kube import customresources as cr
-from .kube.cache import WorkspaceCache
+from .kube.cache import UserSnapshot, WorkspaceCache
 from .kube.events import (
     ACCESS_REVOKED,
     SERVER_STARTED,
@@ -266,12 +266,12 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         await cache.start()
         return cache
 
-    # -- the form ------------------------------------------------------------------------
+    def _today(self) -> date:
+        return access.today_in(self.time_zone, clock.now())
 
-    async def _workspace_profiles(self, spawner: Any = None) -> list[dict[str, Any]]:
-        snap = await (await self._cache()).snapshot_for(self.user.name)
-        today = access.today_in(self.time_zone, clock.now())
-        decision = access.decide(
+    def _decide(self, snap: UserSnapshot, today: date) -> access.AccessDecision:
+        """The access decision for this user over what the cache holds."""
+        return access.decide(
             snap.workspaces,
             snap.bindings,
             self.user.name,
@@ -279,6 +279,13 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             normalize=self.normalize_username,
             malformed=snap.malformed,
         )
+
+    # -- the form ------------------------------------------------------------------------
+
+    async def _workspace_profiles(self, spawner: Any = None) -> list[dict[str, Any]]:
+        snap = await (await self._cache()).snapshot_for(self.user.name)
+        today = self._today()
+        decision = self._decide(snap, today)
         out = []
         for grant in decision.permitted:
             ds, _ = access.attached_datasources(
@@ -391,13 +398,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         cache = await self._cache()
         if not cache.synced and not await cache.wait_synced(self.cache_sync_timeout):
             raise refuse(503, "Workspace information is still loading; try again in a moment")
-        today = access.today_in(self.time_zone, clock.now())
+        today = self._today()
         if requested is None:
             snap = await cache.snapshot_for(user)
-            mine = access.decide(
-                snap.workspaces, snap.bindings, user, today,
-                normalize=self.normalize_username, malformed=snap.malformed,
-            )  # fmt: skip
+            mine = self._decide(snap, today)
             if not mine.permitted:
                 raise refuse(403, f"{user} has no workspace available today")
             if len(mine.permitted) > 1:
@@ -405,10 +409,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                 raise refuse(400, f"Name a workspace to start: {user} may use {names}")
             requested = mine.permitted[0].name
         view = cache.workspace_view(user, requested)
-        decision = access.decide(
-            view.workspaces, view.bindings, user, today,
-            normalize=self.normalize_username, malformed=view.malformed,
-        )  # fmt: skip
+        decision = self._decide(view, today)
         grant = decision.get(requested)
         if grant is None:
             why = decision.reason_for(requested)
@@ -557,7 +558,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             raise refuse(403, f"Workspace {name!r} cannot be started: {exc}") from exc
         except (ApiException, OSError, TimeoutError) as exc:
             raise refuse(503, f"Could not confirm access to workspace {name!r}: {exc}") from exc
-        today = access.today_in(self.time_zone, clock.now())
+        today = self._today()
         decision = access.decide(
             {name: ws} if ws is not None else {},
             bindings,
@@ -719,15 +720,8 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         if not cache.synced and not await cache.wait_synced(5):
             return None  # not known yet: the first sync re-checks every running server
         view = cache.workspace_view(self.user.name, name)
-        today = access.today_in(self.time_zone, clock.now())
-        decision = access.decide(
-            view.workspaces,
-            view.bindings,
-            self.user.name,
-            today,
-            normalize=self.normalize_username,
-            malformed=view.malformed,
-        )
+        today = self._today()
+        decision = self._decide(view, today)
         if decision.get(name) is None:
             why = decision.reason_for(name)
             detail = why.detail if why else f"workspace {name!r} is no longer granted to them"
