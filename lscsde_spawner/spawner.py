@@ -158,6 +158,14 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         help="Callable(spawner, workspace, profile) -> profile | None, adjusting each "
         "workspace's profile (may be async). Returning None keeps the profile as it is.",
     )
+    freeze_gc_after_sync = Bool(
+        True,
+        config=True,
+        help="Call gc.freeze() once the workspace cache has first synced, so Python's full "
+        "garbage collections no longer walk its objects (thousands of bindings live as long "
+        "as the hub; without this each full collection stalls the hub's event loop for "
+        "hundreds of milliseconds). Whatever cyclic garbage exists at that moment is kept.",
+    )
     cache_sync_timeout = Float(
         30,
         config=True,
@@ -261,7 +269,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
 
     async def _cache(self) -> WorkspaceCache:
         cache = WorkspaceCache.shared(
-            ApiClient, self.ws_namespace, normalize=self.normalize_username
+            ApiClient,
+            self.ws_namespace,
+            normalize=self.normalize_username,
+            freeze_after_sync=self.freeze_gc_after_sync,
         )
         await cache.start()
         return cache

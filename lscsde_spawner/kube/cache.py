@@ -22,14 +22,16 @@ object), so treat them as read-only: `model_copy()` one before changing it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar, Generic
+from typing import Any, ClassVar, Generic, TypeVar
 
 from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -50,6 +52,8 @@ from ..models.base import R
 from ..usernames import USER_LABEL, Normalize, hub_default, owner, username_label
 from .customresources import read_body
 from .safejson import loads_event, loads_list
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,20 @@ class _Kind(Generic[R]):
         self, objs: Iterable[Any]
     ) -> tuple[dict[str, R], dict[str, dict[str, R]], dict[str, _Bad]]:
         """New contents for a relist, built without touching this kind's: safe to run in a
-        worker thread while the event loop keeps serving the old contents."""
+        worker thread while the event loop keeps serving the old contents. An object whose
+        resourceVersion is unchanged keeps its model: a periodic relist builds almost nothing."""
         fresh = _Kind(self.model, self.index_key, self.log)
         for obj in objs:
-            fresh._put(obj, self.bad.get(str(_meta(obj).get("name", "?"))))
+            meta = _meta(obj)
+            name, rv = str(meta.get("name", "?")), meta.get("resourceVersion")
+            old = self.items.get(name)
+            if rv is not None and old is not None and old.metadata.resource_version == rv:
+                fresh.items[name] = old
+                key = fresh.index_key(old)
+                if key is not None:
+                    fresh.index.setdefault(key, {})[name] = old
+                continue
+            fresh._put(obj, self.bad.get(name))
         return fresh.items, fresh.index, fresh.bad
 
     def upsert(self, obj: Any) -> None:
@@ -166,6 +180,7 @@ class WorkspaceCache:
         backoff_max: float = 30,
         backoff_initial: float | None = None,
         trust_user_label: bool = False,
+        freeze_after_sync: bool = False,
         log: logging.Logger | None = None,
     ) -> None:
         """`trust_user_label`: before sync, list only the bindings labelled `USER_LABEL` for the
@@ -180,6 +195,7 @@ class WorkspaceCache:
         self.backoff_max = backoff_max
         self.backoff_initial = backoff_initial or self.BACKOFF_INITIAL
         self.trust_user_label = trust_user_label
+        self.freeze_after_sync = freeze_after_sync
         self.log = log or logging.getLogger(__name__)
         self._api = CustomObjectsApi(api_client)
         self._core = CoreV1Api(api_client)
@@ -380,11 +396,11 @@ class WorkspaceCache:
         if self.trust_user_label:
             label = username_label(username)
             selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
-        docs = await asyncio.gather(*(self._list_raw(p, selectors[p]) for p in kinds))
+        bodies = await asyncio.gather(*(self._fetch(p, selectors[p]) for p in kinds))
 
         def parse() -> None:
-            for plural, kind, doc in zip(kinds, kinds.values(), docs, strict=True):
-                items = doc.get("items") or []
+            for plural, kind, body in zip(kinds, kinds.values(), bodies, strict=True):
+                items = loads_list(body).get("items") or []
                 if plural == AnalyticsWorkspaceBinding.PLURAL:
                     # Parse only this user's bindings: building models for all of them is most
                     # of the cold path's cost. A binding whose username cannot be read is kept,
@@ -392,17 +408,18 @@ class WorkspaceCache:
                     items = [o for o in items if _raw_user_matches(o, username, self._owner)]
                 kind.replace(items)
 
-        await asyncio.to_thread(parse)  # throwaway kinds: nobody reads them meanwhile
+        # Throwaway kinds: nobody reads them meanwhile.
+        await asyncio.to_thread(_collector_paused, parse)
         return kinds
 
     # -- list and watch ---------------------------------------------------------------------
 
-    async def _list_raw(self, plural: str, label_selector: str | None = None) -> dict[str, Any]:
+    async def _fetch(self, plural: str, label_selector: str | None = None) -> bytes:
+        """The raw List; decoded by safejson (not json.loads: an item too deep or too large is
+        that item's ParseError) in a worker thread, as part of building the models."""
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
         resp = await self._lister(plural)(_request_timeout=60, _preload_content=False, **kw)
-        # safejson, not json.loads: an item too deep or too large is that item's ParseError.
-        # Decoding a large list takes tens of milliseconds: off the event loop.
-        return await asyncio.to_thread(loads_list, await read_body(resp))
+        return await read_body(resp)
 
     def _lister(self, plural: str) -> Callable[..., Any]:
         """The list (and, with watch=True, watch) call of one kind in this namespace."""
@@ -448,13 +465,19 @@ class WorkspaceCache:
             kind.failures = 0
 
     async def _list(self, plural: str, kind: _Kind[Any]) -> None:
-        doc = await self._list_raw(plural)
-        # Parsing thousands of objects would stall the hub's event loop: a worker thread builds
-        # the new contents, swapped in here at once. Watch events for this kind wait meanwhile.
-        kind.items, kind.index, kind.bad = await asyncio.to_thread(
-            kind.parsed, doc.get("items") or []
-        )
-        kind.resource_version = _meta(doc).get("resourceVersion")
+        body = await self._fetch(plural)
+
+        def build() -> tuple[Any, str | None]:
+            doc = loads_list(body)
+            return kind.parsed(doc.get("items") or []), _meta(doc).get("resourceVersion")
+
+        # Decoding and parsing thousands of objects would stall the hub's event loop: a worker
+        # thread builds the new contents, swapped in here at once (watch events for this kind
+        # wait meanwhile), with the collector paused so the short-lived JSON is freed, not
+        # promoted into the old generation where it would set off a full collection.
+        contents, resource_version = await asyncio.to_thread(_collector_paused, build)
+        kind.items, kind.index, kind.bad = contents
+        kind.resource_version = resource_version
         kind.listed_at = time.monotonic()
         kind.fresh_from_list = kind.listed = True
         self._progress(plural, kind)
@@ -462,6 +485,10 @@ class WorkspaceCache:
         if not self._synced.is_set() and all(k.listed for k in grants):
             self._synced.set()
             self.log.info("Workspace cache for %s synced", self.namespace)
+            if self.freeze_after_sync:
+                # The synced objects live as long as the hub: keep Python's full collections
+                # from walking them again and again (each would stall the loop).
+                gc.freeze()
         if self._synced.is_set() and plural != PersistentVolumeClaim.PLURAL:
             self._changed()
 
@@ -523,6 +550,31 @@ class WorkspaceCache:
             kind.resource_version = str(rv)
         kind.fresh_from_list = False
         self._progress(plural, kind)
+
+
+class _Pause:
+    """Python's cyclic collector, paused (process-wide) while any worker job builds a large
+    list, and restored as it was when the last one ends."""
+
+    lock = threading.Lock()
+    jobs = 0
+    was_enabled = True
+
+
+def _collector_paused(job: Callable[[], T]) -> T:
+    """Run `job` with the collector paused: the few hundred milliseconds a large list takes."""
+    with _Pause.lock:
+        if _Pause.jobs == 0:
+            _Pause.was_enabled = gc.isenabled()
+            gc.disable()
+        _Pause.jobs += 1
+    try:
+        return job()
+    finally:
+        with _Pause.lock:
+            _Pause.jobs -= 1
+            if _Pause.jobs == 0 and _Pause.was_enabled:
+                gc.enable()
 
 
 def _read_event(kind: _Kind[Any], line: bytes) -> dict[str, Any]:

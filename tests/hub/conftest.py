@@ -90,6 +90,11 @@ def kubespawner_config(cluster: LocalCluster) -> dict[str, Any]:
     }
 
 
+#: WorkspaceSpawner settings every test hub uses: no gc.freeze() (a test process starts many
+#: hubs, and frozen garbage from one would outlive it).
+WORKSPACE_SPAWNER_TEST_CONFIG = {"freeze_gc_after_sync": False}
+
+
 def hub_config(
     cluster: LocalCluster,
     *,
@@ -116,6 +121,7 @@ def hub_config(
         {"name": SERVICE_NAME, "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]}
     ]
     c.KubeSpawner = Config(kubespawner_config(cluster))
+    c.WorkspaceSpawner = Config(WORKSPACE_SPAWNER_TEST_CONFIG)
     if spawner_config:
         section = spawner_class if isinstance(spawner_class, str) else spawner_class.__name__
         c[section.rsplit(".", 1)[-1]].merge(Config(spawner_config))
