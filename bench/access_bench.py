@@ -275,12 +275,15 @@ def _serve_cluster(conn: Connection) -> None:
 
 
 class ClusterProcess:
-    """A `LocalCluster` in a child process; its `requests` counters are read over a pipe."""
+    """A `LocalCluster` in a child process; its `requests` counters are read over a pipe.
 
-    def __init__(self) -> None:
+    `target` runs in the child: it sends `(url, kubeconfig)`, then answers each message sent by
+    `_call` until ("stop",), which it answers too (other benches serve more operations)."""
+
+    def __init__(self, target: Callable[[Connection], None] = _serve_cluster) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_cluster, args=(child,), name="local-cluster")
+        self._proc = ctx.Process(target=target, args=(child,), name="local-cluster")
         self.url = ""
         self.kubeconfig = ""
 

@@ -150,6 +150,28 @@ async def setup_workspaces(api: ApiClient, users: list[str]) -> None:
 # -- the hub ---------------------------------------------------------------------------------
 
 
+def vanilla_config() -> dict[str, Any]:
+    """Vanilla KubeSpawner's section: a static one-entry profile_list (the same image) and its
+    own per-user claim (`storage_pvc_ensure`), so it, too, ensures one claim per start."""
+    return {
+        "profile_list": [
+            {
+                "display_name": "plain",
+                "slug": "plain",
+                "default": True,
+                "kubespawner_override": {"image": WS_IMAGE},
+            }
+        ],
+        "storage_pvc_ensure": True,
+        "storage_capacity": "1Gi",
+        "pvc_name_template": "claim-{user_server}",
+        "volumes": [
+            {"name": "home", "persistentVolumeClaim": {"claimName": "claim-{user_server}"}}
+        ],
+        "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+    }
+
+
 def point_kube_config_at(cluster: LocalCluster) -> None:
     """What the tests' `kube_env` fixture does, for the whole process."""
     kubeconfig = str(cluster.kubeconfig)
@@ -334,25 +356,8 @@ async def main(n: int, page_views: int) -> dict[str, Any]:
         async with ApiClient(client_configuration(cluster)) as api:
             await setup_workspaces(api, users)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            vanilla = {
-                "profile_list": [
-                    {
-                        "display_name": "plain",
-                        "slug": "plain",
-                        "default": True,
-                        "kubespawner_override": {"image": WS_IMAGE},
-                    }
-                ],
-                "storage_pvc_ensure": True,
-                "storage_capacity": "1Gi",
-                "pvc_name_template": "claim-{user_server}",
-                "volumes": [
-                    {"name": "home", "persistentVolumeClaim": {"claimName": "claim-{user_server}"}}
-                ],
-                "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
-            }
             runs = [
-                ("vanilla", KubeSpawner, vanilla, {"profile": "plain"}, 0),
+                ("vanilla", KubeSpawner, vanilla_config(), {"profile": "plain"}, 0),
                 ("ours", WorkspaceSpawner, {}, {"profile": "plain"}, page_views),
                 ("ours+2ds+2st", WorkspaceSpawner, {}, {"profile": "extra"}, 0),
             ]
