@@ -936,7 +936,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
                     for label, cls, cfg in (
                         ("vanilla", KubeSpawner, vanilla_config()),
-                        ("ours", WorkspaceSpawner, {}),
+                        # The production default (the test hubs turn it off).
+                        ("ours", WorkspaceSpawner, {"freeze_gc_after_sync": True}),
                     ):
                         runtime = Path(tmp) / f"{size}-{label}"
                         runtime.mkdir()
@@ -947,6 +948,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             )
                         )
                         print(f"  {label}: {time.perf_counter() - t0:.0f} s", flush=True)
+                        gc.unfreeze()  # what one hub froze must not speed up the next one's GC
             out["sizes"].append({"bindings": size, "dataset": dataset, "runs": runs})
     out["verdict"] = verdict(out)
     out["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
