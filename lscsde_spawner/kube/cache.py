@@ -55,6 +55,9 @@ from .safejson import loads_event, loads_list
 
 T = TypeVar("T")
 
+#: Objects per page when the cache lists a kind (client-go's informers list 500 at a time).
+LIST_PAGE = 500
+
 
 @dataclass(frozen=True)
 class UserSnapshot:
@@ -101,27 +104,29 @@ class _Kind(Generic[R]):
 
     def replace(self, objs: Iterable[Any]) -> None:
         """A relist: the new contents, swapped in at once (readers never see half)."""
-        self.items, self.index, self.bad = self.parsed(objs)
+        fresh = self.fresh()
+        fresh.take(objs, self)
+        self.items, self.index, self.bad = fresh.items, fresh.index, fresh.bad
 
-    def parsed(
-        self, objs: Iterable[Any]
-    ) -> tuple[dict[str, R], dict[str, dict[str, R]], dict[str, _Bad]]:
-        """New contents for a relist, built without touching this kind's: safe to run in a
-        worker thread while the event loop keeps serving the old contents. An object whose
-        resourceVersion is unchanged keeps its model: a periodic relist builds almost nothing."""
-        fresh = _Kind(self.model, self.index_key, self.log)
+    def fresh(self) -> _Kind[R]:
+        """Empty contents of this kind, to fill page by page and then swap in."""
+        return _Kind(self.model, self.index_key, self.log)
+
+    def take(self, objs: Iterable[Any], previous: _Kind[R]) -> None:
+        """Add a relist's objects. An object whose resourceVersion is unchanged keeps its model
+        from `previous`: a periodic relist builds almost nothing. Touches only this (new)
+        contents, so it may run in a worker thread while readers use `previous`."""
         for obj in objs:
             meta = _meta(obj)
             name, rv = str(meta.get("name", "?")), meta.get("resourceVersion")
-            old = self.items.get(name)
+            old = previous.items.get(name)
             if rv is not None and old is not None and old.metadata.resource_version == rv:
-                fresh.items[name] = old
-                key = fresh.index_key(old)
+                self.items[name] = old
+                key = self.index_key(old)
                 if key is not None:
-                    fresh.index.setdefault(key, {})[name] = old
+                    self.index.setdefault(key, {})[name] = old
                 continue
-            fresh._put(obj, self.bad.get(name))
-        return fresh.items, fresh.index, fresh.bad
+            self._put(obj, previous.bad.get(name))
 
     def upsert(self, obj: Any) -> None:
         name = str(_meta(obj).get("name", "?"))
@@ -196,6 +201,9 @@ class WorkspaceCache:
         self.backoff_initial = backoff_initial or self.BACKOFF_INITIAL
         self.trust_user_label = trust_user_label
         self.freeze_after_sync = freeze_after_sync
+        # Before the first sync, a lookup waits this long for it rather than listing the
+        # namespace a second time itself.
+        self.sync_wait = 5.0
         self.log = log or logging.getLogger(__name__)
         self._api = CustomObjectsApi(api_client)
         self._core = CoreV1Api(api_client)
@@ -348,7 +356,7 @@ class WorkspaceCache:
     async def snapshot_for(self, username: str) -> UserSnapshot:
         """This user's bindings and everything else a spawn needs: from the cache once synced
         (no API call), else from direct queries filtered the same way."""
-        if self.synced:
+        if self.synced or (self._tasks and await self.wait_synced(self.sync_wait)):
             return self._snapshot(self._kinds, username, from_cache=True)
         return self._snapshot(await self._direct(username), username, from_cache=False)
 
@@ -414,10 +422,21 @@ class WorkspaceCache:
 
     # -- list and watch ---------------------------------------------------------------------
 
-    async def _fetch(self, plural: str, label_selector: str | None = None) -> bytes:
-        """The raw List; decoded by safejson (not json.loads: an item too deep or too large is
-        that item's ParseError) in a worker thread, as part of building the models."""
+    async def _fetch(
+        self,
+        plural: str,
+        label_selector: str | None = None,
+        *,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> bytes:
+        """One raw List (page); decoded by safejson (not json.loads: an item too deep or too
+        large is that item's ParseError) in a worker thread, as part of building the models."""
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        if limit:
+            kw["limit"] = limit
+        if continue_token:
+            kw["_continue"] = continue_token
         resp = await self._lister(plural)(_request_timeout=60, _preload_content=False, **kw)
         return await read_body(resp)
 
@@ -465,18 +484,25 @@ class WorkspaceCache:
             kind.failures = 0
 
     async def _list(self, plural: str, kind: _Kind[Any]) -> None:
-        body = await self._fetch(plural)
+        # Page by page, as client-go's informers list: decoding one page holds the GIL for a
+        # millisecond or two, where a whole namespace's List held it for tens. Each page is
+        # decoded and built in a worker thread with the collector paused, so its short-lived
+        # JSON is freed, not promoted into the old generation to set off a full collection.
+        # The new contents are swapped in at once; watch events for this kind wait meanwhile.
+        fresh, token = kind.fresh(), None
+        while True:
+            body = await self._fetch(plural, limit=LIST_PAGE, continue_token=token)
 
-        def build() -> tuple[Any, str | None]:
-            doc = loads_list(body)
-            return kind.parsed(doc.get("items") or []), _meta(doc).get("resourceVersion")
+            def build(page: bytes = body) -> tuple[str | None, str | None]:
+                doc = loads_list(page)
+                fresh.take(doc.get("items") or [], kind)
+                meta = _meta(doc)
+                return meta.get("resourceVersion"), meta.get("continue") or None
 
-        # Decoding and parsing thousands of objects would stall the hub's event loop: a worker
-        # thread builds the new contents, swapped in here at once (watch events for this kind
-        # wait meanwhile), with the collector paused so the short-lived JSON is freed, not
-        # promoted into the old generation where it would set off a full collection.
-        contents, resource_version = await asyncio.to_thread(_collector_paused, build)
-        kind.items, kind.index, kind.bad = contents
+            resource_version, token = await asyncio.to_thread(_collector_paused, build)
+            if not token:
+                break
+        kind.items, kind.index, kind.bad = fresh.items, fresh.index, fresh.bad
         kind.resource_version = resource_version
         kind.listed_at = time.monotonic()
         kind.fresh_from_list = kind.listed = True

@@ -14,6 +14,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from lscsde_spawner.crds import load_crds
+from lscsde_spawner.kube import cache as cache_module
 from lscsde_spawner.kube.cache import WorkspaceCache
 from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import (
@@ -521,3 +522,30 @@ async def test_claims_are_cached_with_their_labels(
     found = cache.claim("workspace-ws1")
     assert found is not None and found.metadata.labels == {"xlscsde.nhs.uk/workspace": "ws1"}
     assert not found.being_deleted and cache.claim("other") is None
+
+
+async def test_lists_page_by_page_and_a_relist_keeps_unchanged_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache_module, "LIST_PAGE", 4)
+    async with own_cluster(history_size=5) as (cluster, api, objects):
+        for i in range(10):
+            await objects.create(WSB, binding(f"b{i}", f"user{i}"))
+        cluster.requests.reset()
+        async with running(api) as cache:
+            assert await cache.wait_synced(5)
+            assert len(cache._kinds[WSB].items) == 10
+            pages = [r for r in cluster.requests.entries if r.verb == "list" and r.resource == WSB]
+            assert len(pages) == 3 and all("limit=4" in r.query for r in pages)
+            before = dict(cache._kinds[WSB].items)
+            await objects.patch(WSB, "b3", {"spec": {"comments": "changed"}})
+            await eventually(lambda: cache._kinds[WSB].items["b3"] is not before["b3"])
+            changed = cache._kinds[WSB].items["b3"]
+            # Force a relist: unchanged objects keep their models, the changed one its new one.
+            cluster.faults.fail(status=410, verb="watch", path=WSB, times=1)
+            cluster.faults.cut_watches(WSB)
+            await eventually(lambda: cluster.requests.count("list", WSB) >= 6)
+            await eventually(lambda: len(cache._kinds[WSB].items) == 10)
+            now = cache._kinds[WSB].items
+            assert all(now[n] is before[n] for n in before if n != "b3")
+            assert now["b3"] is changed
