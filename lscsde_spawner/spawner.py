@@ -1,18 +1,20 @@
 """WorkspaceSpawner: KubeSpawner offering each user exactly the workspaces granted to them today.
 
-Thin glue over the pure layers (``access``, ``profiles``, ``storage``) and the ``kube`` clients:
+Thin glue over the pure layers (``access``, ``profiles``, ``storage``, ``policy``) and the
+``kube`` clients:
 
 - ``profile_list`` (the form): one profile per workspace permitted today, from the watch-fed cache.
-- ``load_user_options`` (start): the options are checked (only ``profile``, a few KiB at most),
-  the named workspace is checked again with FRESH API reads, and so is every PVC it would mount
-  (each must say it belongs there); anything not permitted now is refused with
+- ``load_user_options`` (start): the options are checked (only ``profile``, a few KiB at most);
+  the cache decides whether the named workspace is granted and within the admin policy, and
+  every PVC it would mount must say it belongs there; anything not permitted is refused with
   ``SpawnException(status_code=4xx)`` before anything is created. The workspace's overrides are
   applied after restoring the configured values.
 - ``get_pod_manifest``: missing workspace PVCs are created and the volumes/mounts added to the pod
   KubeSpawner built, before any admin ``modify_pod_hook``.
-- Just before the pod is created the grant is read again: a revocation seen by then refuses the
-  start, leaving nothing but an already-ensured workspace PVC.
-- After start/stop: the workspace status is patched and Kubernetes events are recorded.
+- Just before the pod is created the grant is proved by fresh reads of exactly the objects that
+  grant it: a revocation seen by then refuses the start, leaving at most the workspace's PVC.
+- After start/stop: the workspace status is patched (when it changes) and events are recorded.
+- While the server runs its grant is live (``live_grant``): when it ends, the server is stopped.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from .models import AnalyticsWorkspace, PersistentVolumeClaim
 from .models.workspace import WORKSPACE_LABEL
 from .policy_settings import AdminPolicySettings
 from .revocation import RunningServers
+from .user_options import options_ok, options_problem
 from .usernames import Normalize, exact, hub_default
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -61,10 +64,6 @@ _TASKS: set[asyncio.Future[None]] = set()  # started from sync hooks; kept until
 #: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
 DATASOURCES_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
 REVOKED_STATE = "lscsde_revoked"
-#: The user_options a start may carry, and their largest JSON size: anything else is refused
-#: before it can be kept in the hub's database.
-USER_OPTION_KEYS = frozenset({"profile"})
-USER_OPTIONS_MAX_BYTES = 4096
 
 
 def refuse(status: int, message: str, reason: str = "workspace") -> SpawnException:
@@ -212,7 +211,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         self._claim: str | None = None
         # The last options a start accepted: restored in the database when a start is refused.
         stored = getattr(self.orm_spawner, "user_options", None) if self.orm_spawner else None
-        self._accepted_options = copy.deepcopy(stored) if _options_ok(stored) else {}
+        self._accepted_options = copy.deepcopy(stored) if options_ok(stored) else {}
         self._started = False  # a server of ours is up (set after start, cleared at stop)
         self._revoked: dict[str, str] | None = None  # the last revocation, for the spawn page
         self._revoking = False  # this run's AccessRevoked event is recorded
@@ -442,7 +441,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         """Only known keys, a few KiB at most. JupyterHub stored the options before any spawner
         hook ran, so a refusal puts the last accepted ones back: junk is never kept."""
         options: object = getattr(self, "user_options", None)
-        problem = _options_problem(options)
+        problem = options_problem(options)
         if problem is None:
             return
         self.user_options = copy.deepcopy(self._accepted_options)
@@ -787,27 +786,6 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         spawners = getattr(self.user, "spawners", {}) or {}
         found = [getattr(s, "_revoked", None) for s in list(spawners.values())]
         return [n for n in found if n]
-
-
-def _options_problem(options: object) -> str | None:
-    """Why these user_options are refused, or None when they are acceptable."""
-    if not isinstance(options, dict):
-        return "user_options must be an object"
-    unknown = sorted(str(k)[:40] for k in options if k not in USER_OPTION_KEYS)
-    if unknown:
-        allowed = ", ".join(sorted(USER_OPTION_KEYS))
-        return f"Unknown user_options {', '.join(map(repr, unknown[:5]))}: only {allowed} is used"
-    try:
-        size = len(json.dumps(options).encode("utf-8", "surrogatepass"))
-    except (TypeError, ValueError):
-        return "user_options must be plain JSON"
-    if size > USER_OPTIONS_MAX_BYTES:
-        return f"user_options are {size} bytes; at most {USER_OPTIONS_MAX_BYTES} are accepted"
-    return None
-
-
-def _options_ok(options: object) -> bool:
-    return _options_problem(options) is None
 
 
 def _attaching(
