@@ -326,3 +326,35 @@ def attached_datasources(
     attached.sort(key=lambda ds: ds.name)
     excluded.sort(key=lambda ex: (ex.datasource, ex.binding))
     return attached, excluded
+
+
+def grant_ended(
+    workspace: str,
+    mounted: Iterable[str] | None,
+    workspaces: Iterable[AnalyticsWorkspace] | Mapping[str, AnalyticsWorkspace],
+    bindings: Iterable[AnalyticsWorkspaceBinding],
+    datasource_bindings: Iterable[AnalyticsDataSourceBinding],
+    datasources: Iterable[AnalyticsDataSource] | Mapping[str, AnalyticsDataSource],
+    username: str,
+    today: date,
+    *,
+    normalize: Normalize = hub_default,
+    malformed: Iterable[ParseError] = (),
+) -> str | None:
+    """Why a running server of ``username`` in ``workspace``, mounting the data sources
+    ``mounted`` (None: not known), may no longer run on ``today``; None while its grant holds.
+    The same rule as a start: the grant, and every mounted data source still attached."""
+    bad = list(malformed)
+    decision = decide(workspaces, bindings, username, today, normalize=normalize, malformed=bad)
+    if decision.get(workspace) is None:
+        why = decision.reason_for(workspace)
+        return why.detail if why else f"workspace {workspace!r} is no longer granted to them"
+    if mounted is None:
+        return None  # a pod from before mounts were recorded: the workspace's grant decides
+    attached, _ = attached_datasources(
+        workspace, datasource_bindings, datasources, today, malformed=bad
+    )
+    gone = sorted(set(mounted) - {d.name for d in attached})
+    if gone:
+        return f"data source(s) {', '.join(gone)} no longer attached to it"
+    return None

@@ -52,7 +52,6 @@ from .kube.events import (
 )
 from .kube.pvc import StorageError, ensure_pvc, read_pvc
 from .models import AnalyticsWorkspace, PersistentVolumeClaim
-from .models.workspace import WORKSPACE_LABEL
 from .policy_settings import AdminPolicySettings
 from .revocation import RunningServers
 from .user_options import options_ok, options_problem
@@ -61,8 +60,6 @@ from .usernames import Normalize, exact, hub_default
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _WARNED: set[tuple[str, str | None, str]] = set()
 _TASKS: set[asyncio.Future[None]] = set()  # started from sync hooks; kept until done
-#: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
-DATASOURCES_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
 REVOKED_STATE = "lscsde_revoked"
 
 
@@ -537,10 +534,6 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                 await self._check_storage(ws, plan)
             as_dict = self.api_client.sanitize_for_serialization(pod)
             new = storage.apply_plan(as_dict, plan, keep_admin_volumes=self.keep_admin_volumes)
-            # What the pod mounts, so its grant can be checked after a hub restart too.
-            mounted = sorted(d.name for d in self._chosen.datasources)
-            annotations = new["metadata"].setdefault("annotations", {})
-            annotations[DATASOURCES_ANNOTATION] = json.dumps(mounted)
         except (StorageError, storage.StoragePlanError) as exc:
             raise refuse(
                 500, f"Storage for workspace {ws.name!r} failed: {exc}", "storage"
@@ -698,24 +691,13 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             return None
         return 1
 
-    def _running_what(self) -> tuple[str, frozenset[str]] | None:
+    def _running_what(self) -> tuple[str, frozenset[str] | None] | None:
         """The workspace this server runs and the data sources it mounts: from its pod (as the
         spawner labelled and annotated it, so a restarted hub knows), else from the start."""
         pods = self.pod_reflector.pods if self.pod_reflector is not None else {}
-        pod = pods.get(f"{self.namespace}/{self.pod_name}")
-        meta = pod.get("metadata") if isinstance(pod, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
-        name = (meta.get("labels") or {}).get(WORKSPACE_LABEL)
-        if isinstance(name, str) and name:
-            raw = (meta.get("annotations") or {}).get(DATASOURCES_ANNOTATION) or "[]"
-            try:
-                mounted = json.loads(raw)
-            except ValueError:
-                mounted = None
-            if not isinstance(mounted, list):
-                # Unknown mounts: every data source of the workspace must stay attached.
-                return name, frozenset({"*"})
-            return name, frozenset(str(m) for m in mounted)
+        found = storage.running_from_pod(pods.get(f"{self.namespace}/{self.pod_name}"))
+        if found is not None:
+            return found
         if self._chosen is not None:
             return self._chosen.grant.name, frozenset(d.name for d in self._chosen.datasources)
         return None
@@ -730,21 +712,12 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         if not cache.synced and not await cache.wait_synced(5):
             return None  # not known yet: the first sync re-checks every running server
         view = cache.workspace_view(self.user.name, name)
-        today = self._today()
-        decision = self._decide(view, today)
-        if decision.get(name) is None:
-            why = decision.reason_for(name)
-            detail = why.detail if why else f"workspace {name!r} is no longer granted to them"
-            return name, detail
-        attached, _ = access.attached_datasources(
-            name, view.datasource_bindings, view.datasources, today, malformed=view.malformed
-        )
-        if "*" in mounted:
-            return None  # unknown mounts (a pod from before annotations): the workspace decides
-        gone = sorted(mounted - {d.name for d in attached})
-        if gone:
-            return name, f"data source(s) {', '.join(gone)} no longer attached to it"
-        return None
+        why = access.grant_ended(
+            name, mounted, view.workspaces, view.bindings, view.datasource_bindings,
+            view.datasources, self.user.name, self._today(),
+            normalize=self.normalize_username, malformed=view.malformed,
+        )  # fmt: skip
+        return (name, why) if why is not None else None
 
     async def _revoke(self, workspace: str, why: str) -> None:
         """Say in an event on the workspace, in the log and on the next spawn page that this

@@ -77,6 +77,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import posixpath
 import re
 import string
@@ -89,6 +90,8 @@ from .models.workspace import WORKSPACE_LABEL, check_mount_path
 from .policy import AdminPolicy, MountPathRefused
 from .policy import check_mount_path as check_policy_path
 
+#: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
+MOUNTED_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
 #: The label that says which data source a PVC holds; only such a PVC is mounted for it.
 DATASOURCE_LABEL = "xlscsde.nhs.uk/datasource"
 
@@ -567,4 +570,30 @@ def apply_plan(
     )
     spec["volumes"] = volumes + final.volumes()
     target["volumeMounts"] = existing + final.volume_mounts()
+    # What the pod mounts, so its grant can be re-checked after a hub restart too.
+    meta = new.setdefault("metadata", {})
+    sources = sorted({m.source for m in mounts if m.purpose == "datasource"})
+    meta.setdefault("annotations", {})[MOUNTED_ANNOTATION] = json.dumps(sources)
     return new
+
+
+def running_from_pod(pod: Any) -> tuple[str, frozenset[str] | None] | None:
+    """The workspace a running pod serves (its workspace label) and the data sources it mounts
+    (its annotation; None when it has none or it cannot be read), or None for a pod that is not
+    a workspace's."""
+    meta = _mapping(pod.get("metadata") if isinstance(pod, dict) else None)
+    name = _mapping(meta.get("labels")).get(WORKSPACE_LABEL)
+    if not isinstance(name, str) or not name:
+        return None
+    annotations = _mapping(meta.get("annotations"))
+    try:
+        mounted = json.loads(annotations.get(MOUNTED_ANNOTATION) or "null")
+    except (TypeError, ValueError):
+        mounted = None
+    if not isinstance(mounted, list):
+        return name, None
+    return name, frozenset(str(m) for m in mounted)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

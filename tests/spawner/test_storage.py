@@ -27,6 +27,7 @@ from lscsde_spawner.storage import (
     datasource_claim_name,
     parse_selector,
     plan_storage,
+    running_from_pod,
     volume_name,
     workspace_claim_name,
     workspace_storage_class,
@@ -811,3 +812,35 @@ async def test_the_api_server_accepts_the_planned_pod(kube_client: ApiClient, ke
     assert [m["name"] for m in container(stored, "sidecar").get("volumeMounts") or []] == (
         ["home"] if keep else []
     )
+
+
+# -- what a running pod says about itself ------------------------------------------------------
+
+
+def test_the_pod_records_the_data_sources_it_mounts() -> None:
+    plan = plan_storage(workspace(), [datasource("census"), datasource("hes")], S)
+    pod = apply_plan(
+        {"metadata": {"labels": {"xlscsde.nhs.uk/workspace": "ws1"}},
+         "spec": {"containers": [{"name": "notebook"}]}},
+        plan, keep_admin_volumes=True,
+    )  # fmt: skip
+    assert running_from_pod(pod) == ("ws1", frozenset({"census", "hes"}))
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"metadata": {"labels": {"component": "singleuser-server"}}}, None),
+        ({"metadata": {"labels": {"xlscsde.nhs.uk/workspace": "ws1"}}}, ("ws1", None)),
+        ({"metadata": {"labels": {"xlscsde.nhs.uk/workspace": "ws1"},
+                       "annotations": {"lscsde-spawner.xlscsde.nhs.uk/datasources": "{bad"}}},
+         ("ws1", None)),
+        ({"metadata": {"labels": {"xlscsde.nhs.uk/workspace": "ws1"},
+                       "annotations": {"lscsde-spawner.xlscsde.nhs.uk/datasources": "[]"}}},
+         ("ws1", frozenset())),
+    ],
+)  # fmt: skip
+def test_running_from_pod(pod: Any, expected: Any) -> None:
+    assert running_from_pod(pod) == expected

@@ -17,6 +17,7 @@ from lscsde_spawner.access import (
     Exclusion,
     attached_datasources,
     decide,
+    grant_ended,
     resolve_zone,
     today_in,
 )
@@ -633,3 +634,45 @@ def test_attached_datasources(
         got, why = attached_datasources("ws", bindings, given, TODAY, malformed=[bad])
         assert [ds.name for ds in got] == attached
         assert [(e.binding, e.datasource, e.reason) for e in why] == excluded
+
+
+# -- a running server's grant ------------------------------------------------------------------
+
+
+def ended(mounted: list[str] | None, **changes: Any) -> str | None:
+    workspaces = changes.get("workspaces", [workspace("ws")])
+    bindings = changes.get("bindings", [binding("b", "ws", "joe@x.com")])
+    dsbs = changes.get("dsbs", [ds_binding("d1", "ws", "ds-a")])
+    return grant_ended(
+        "ws", mounted, workspaces, bindings, dsbs, [datasource("ds-a")], "joe@x.com",
+        changes.get("today", TODAY),
+    )  # fmt: skip
+
+
+def test_a_grant_that_holds_has_not_ended() -> None:
+    assert ended(["ds-a"]) is None
+    assert ended([]) is None and ended(None) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"bindings": []}, "no longer granted"),
+        ({"bindings": [binding("b", "ws", "bob@x.com")]}, "no longer granted"),
+        ({"bindings": [binding("b", "ws", "joe@x.com", "2026-03-11")]}, "expired"),
+        ({"workspaces": []}, "does not exist"),
+        ({"workspaces": [workspace("ws", expires="2026-03-11")]}, "expired"),
+        ({"workspaces": [workspace("ws", jupyter=False)]}, "virtual-machine"),
+        ({"today": D("2026-04-01")}, "expired"),  # midnight passed the binding's last day
+        ({"dsbs": []}, "ds-a no longer attached"),
+        ({"dsbs": [ds_binding("d1", "ws", "ds-a", "2026-03-11")]}, "ds-a no longer attached"),
+    ],
+)
+def test_every_way_a_grant_ends(changes: dict[str, Any], why: str) -> None:
+    got = ended(["ds-a"], **changes)
+    assert got is not None and why in got
+
+
+def test_unknown_mounts_leave_the_decision_to_the_workspace_grant() -> None:
+    assert ended(None, dsbs=[]) is None
+    assert ended(None, bindings=[]) is not None
