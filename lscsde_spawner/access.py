@@ -32,6 +32,10 @@ What is reported
     ``spec.username`` could be read (``ParseError.username``); one that cannot be attributed to
     anyone is not reported here (the cache logs it). A bad object only ever affects itself.
 
+Running servers
+    ``grant_ended`` applies the same rule to a server that is already running: it may go on
+    while its workspace is granted today and every data source it mounts is still attached.
+
 Cost
     ``decide`` is O(bindings passed + malformed passed + this user's bindings x log), plus
     O(workspaces) only when workspaces come as an iterable rather than a name -> workspace mapping.
