@@ -450,6 +450,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         raise refuse(400, problem, "user_options")
 
     async def load_user_options(self) -> None:
+        self._revoking = False  # a new run: its grant is judged afresh
         self._check_user_options()
         accepted = copy.deepcopy(self.user_options)
         chosen = await self._choose()
@@ -626,7 +627,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                     self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
             await self._record(ws, SERVER_STARTED, "Started")
             self._started = True
-            self._revoked, self._revoking = None, False  # a new run: the old notice is read
+            self._revoked = None  # the user has seen the notice and started again
         return result
 
     async def _running_workspace(self) -> AnalyticsWorkspace | None:

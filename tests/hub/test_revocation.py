@@ -206,3 +206,18 @@ async def test_a_grant_that_ended_while_the_hub_was_down(
 
 def test_the_group_and_version_are_the_crds() -> None:
     assert (GROUP, VERSION) == ("xlscsde.nhs.uk", "v1")
+
+
+async def test_granted_again_the_user_starts_again_and_the_notice_goes(
+    hub_factory: StartHub, kube_client: ApiClient
+) -> None:
+    hub = await running(hub_factory, kube_client)
+    await delete(kube_client, WSB, "b1")
+    await stopped_within(hub, kube_client)
+    await bind(kube_client, "b2", "ws1", "alice")
+    await asyncio.sleep(0.5)  # the cache sees the new binding
+    assert await hub.start_server("alice", {"profile": "ws1"}) == 202
+    await hub.wait_ready("alice")
+    await asyncio.sleep(1)  # sweeps and polls keep it running: the new grant holds
+    assert (await hub.server_model("alice") or {}).get("ready")
+    assert hub.user("alice").spawner.revocation_notices() == []  # seen, and started again
