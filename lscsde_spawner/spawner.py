@@ -319,9 +319,11 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
     ) -> tuple[dict[str, Any], storage.StoragePlan]:
         """The workspace's profile and storage plan; ProfileError or StoragePlanError when
         the workspace cannot be offered."""
+        settings = self.storage_settings()
+        assert settings.mount_policy is not None  # storage_settings always sets it
         # The workspace as its author wrote it, not the profile after the admin's hook.
-        policy.check_workspace(grant.workspace, self.admin_policy())
-        plan = storage.plan_storage(grant.workspace, ds, self.storage_settings())
+        policy.check_workspace(grant.workspace, settings.mount_policy)
+        plan = storage.plan_storage(grant.workspace, ds, settings)
         card = profiles.card_for(
             grant,
             storage=[(m.mount_path, m.claim) for m in plan.mounts if m.purpose != "datasource"],
@@ -492,9 +494,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         try:
             found = await asyncio.gather(*(read_pvc(core, self.namespace, n) for n in names))
             existing = {n: _facts(pvc) for n, pvc in zip(names, found, strict=True)}
-            return storage.check_claims(
-                plan, existing, self.storage_settings(), namespace=self.namespace
-            )
+            return storage.check_claims(plan, existing, settings, namespace=self.namespace)
         except storage.ClaimRefused as exc:
             self.log.warning("workspace %s: %s", ws.name, exc)
             raise refuse(
@@ -539,7 +539,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             raise refuse(
                 500, f"Storage for workspace {ws.name!r} failed: {exc}", "storage"
             ) from exc
-        self._claim = storage.workspace_claim_name(ws, self.storage_settings())
+        self._claim = next(m.claim for m in plan.mounts if m.purpose == "workspace")
         return self.api_client.deserialize(cast(Any, _Response(new)), "V1Pod")
 
     # -- the last check: the grant still holds just before the pod is created ------------
@@ -605,12 +605,21 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
 
     # -- after start / stop --------------------------------------------------------------
 
-    async def _record(self, ws: AnalyticsWorkspace, reason: str, verb: str) -> None:
+    async def _record(self, workspace: str, reason: str, verb: str) -> None:
+        """An event about this server on its workspace (by uid when the cache knows it)."""
         server = self.name or "(default)"
         note = f"{verb} server {server} of {self.user.name} in pod {self.pod_name}"
         await EventRecorder(self.api_client, self.ws_namespace, log=self.log).record(
-            object_reference(ws), reason, note, action=verb
+            await self._regarding(workspace), reason, note, action=verb
         )
+
+    async def _regarding(self, workspace: str) -> dict[str, Any]:
+        """An event's reference to the workspace: with its uid when the cache knows it (so
+        kubectl describe finds the event), else by name (e.g. one just deleted)."""
+        known = (await self._cache()).workspace(workspace)
+        if known is not None:
+            return object_reference(known)
+        return reference_by_name(AnalyticsWorkspace, workspace, self.ws_namespace)
 
     async def start(self) -> Any:
         result = await super().start()
@@ -625,25 +634,10 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
                     )
                 except Exception as exc:  # the server runs; the status is informational
                     self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
-            await self._record(ws, SERVER_STARTED, "Started")
+            await self._record(ws.name, SERVER_STARTED, "Started")
             self._started = True
             self._revoked = None  # the user has seen the notice and started again
         return result
-
-    async def _running_workspace(self) -> AnalyticsWorkspace | None:
-        """The workspace of this server: the one chosen at start, or (after a Hub restart,
-        when the server was started by an earlier process) the one its options name."""
-        if self._chosen is not None:
-            return self._chosen.grant.workspace
-        options = self.user_options if isinstance(self.user_options, dict) else {}
-        name = options.get("profile")
-        if not isinstance(name, str) or not _DNS_SUBDOMAIN.fullmatch(name):
-            return None
-        try:
-            return await cr.workspaces(self.api_client, self.ws_namespace).get(name)
-        except Exception as exc:  # best effort: the event is informational
-            self.log.warning("stop: could not read workspace %s: %s", name, exc)
-            return None
 
     async def stop(self, now: bool = False) -> None:
         # A refused or failed start is stopped by the Hub too: that is no server stopping. A
@@ -651,12 +645,12 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         was_running = self._started or (
             self._chosen is None and await KubeSpawner.poll(self) is None
         )
+        what = self._running_what() if was_running else None  # before the pod goes
         await super().stop(now=now)
         RunningServers.forget(self)
         self._started = False
-        ws = await self._running_workspace() if was_running else None
-        if ws is not None:
-            await self._record(ws, SERVER_STOPPED, "Stopped")
+        if what is not None:
+            await self._record(what[0], SERVER_STOPPED, "Stopped")
 
     # -- a running server's grant is live ------------------------------------------------
 
@@ -736,7 +730,7 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         )  # fmt: skip
         note = f"Stopped server {server} of {self.user.name} in pod {self.pod_name}: {why}"
         await EventRecorder(self.api_client, self.ws_namespace, log=self.log).record(
-            reference_by_name(AnalyticsWorkspace, workspace, self.ws_namespace),
+            await self._regarding(workspace),
             ACCESS_REVOKED,
             note,
             type="Warning",

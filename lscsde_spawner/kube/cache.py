@@ -363,6 +363,11 @@ class WorkspaceCache:
     def workspaces(self) -> dict[str, AnalyticsWorkspace]:
         return dict(self._kinds[AnalyticsWorkspace.PLURAL].items)
 
+    def workspace(self, name: str) -> AnalyticsWorkspace | None:
+        """The workspace as last seen (no copy of the others)."""
+        found: AnalyticsWorkspace | None = self._kinds[AnalyticsWorkspace.PLURAL].items.get(name)
+        return found
+
     def datasources(self) -> dict[str, AnalyticsDataSource]:
         return dict(self._kinds[AnalyticsDataSource.PLURAL].items)
 
