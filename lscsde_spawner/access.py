@@ -8,11 +8,15 @@ The rule
     of D. Several bindings of one user to one workspace: the latest expiry wins.
 
 Whose binding
-    ``spec.username`` decides: a binding belongs to the hub user whose name equals the hub's own
+    A binding with ``spec.username`` belongs to the hub user whose name equals the hub's own
     normalisation of it, ``normalize(spec.username) == username`` (``normalize`` is the
     authenticator's ``normalize_username``; see ``usernames``). Nothing merges more names than the
     hub does. Labels never decide anything. An empty hub name is nobody.
-    Claim-based bindings (no ``username``) are not used yet and grant nothing.
+    A binding with ``spec.claims`` applies to a user for whom every claim holds (see ``claims``);
+    with ``username`` as well, both must hold. A binding of only negative claims and no username
+    applies to nobody unless ``allow_negative_only``. A binding with an unknown operator applies
+    to nobody; it is reported as ``malformed`` to the user it names (by username, or, claim-only,
+    when it has a positive claim and all its well-formed claims hold for them).
 
 Which day is "today"
     The calendar date in one configurable IANA time zone (default UTC), computed by
@@ -37,7 +41,8 @@ Running servers
     while its workspace is granted today and every data source it mounts is still attached.
 
 Cost
-    ``decide`` is O(bindings passed + malformed passed + this user's bindings x log), plus
+    ``decide`` is O((bindings passed) x (their claims) + malformed passed + this user's
+    bindings x log), plus
     O(workspaces) only when workspaces come as an iterable rather than a name -> workspace mapping.
     No I/O, no clock reads (except ``today_in`` when ``now`` is not given).
 """
@@ -50,6 +55,8 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import claims as claim_rules
+from .claims import UserClaims
 from .models import (
     AnalyticsDataSource,
     AnalyticsDataSourceBinding,
@@ -76,6 +83,9 @@ class PermittedWorkspace:
     expires: date  # min(workspace.validity.expires, latest binding expiry)
     days_left: int  # (expires - today).days; 0 on the last day
     bindings: tuple[str, ...]  # the granting bindings, latest expiry first, then by name
+    # How a claim-only binding grants it ("group cardiac-team"); None when a binding that
+    # names the user by username grants it (then it is theirs, whatever their groups).
+    via: str | None = None
 
     @property
     def name(self) -> str:
@@ -203,6 +213,51 @@ def _judge(
     return None
 
 
+def applies(
+    binding: AnalyticsWorkspaceBinding,
+    user: str,
+    claims: UserClaims,
+    *,
+    normalize: Normalize = hub_default,
+    allow_negative_only: bool = False,
+) -> bool | Literal["malformed"]:
+    """Whether ``binding`` is one of hub user ``user``'s grants (before dates and workspace
+    checks); "malformed" when its claims are broken and it names this user (see module)."""
+    spec = binding.spec
+    has_username = bool(spec.username)
+    if has_username and owner(spec.username, normalize) != user:
+        return False
+    if not spec.claims:
+        return has_username
+    if claim_rules.problem(spec.claims) is not None:
+        if has_username:
+            return "malformed"
+        known = [c for c in spec.claims if c.operator in claim_rules.OPERATORS]
+        named = claim_rules.index_keys(known) and claim_rules.holds_all(known, claims)
+        return "malformed" if named else False
+    return claim_rules.grants(
+        spec.claims, claims, has_username=has_username, allow_negative_only=allow_negative_only
+    )
+
+
+def claims_error(binding: AnalyticsWorkspaceBinding) -> ParseError:
+    """A binding with a broken claim, as the ParseError that reports it."""
+    return ParseError(
+        binding.KIND,
+        binding.metadata.namespace,
+        binding.name,
+        claim_rules.problem(binding.spec.claims) or "",
+        username=binding.spec.username,
+        workspace=binding.spec.workspace,
+    )
+
+
+def _via(granting: list[AnalyticsWorkspaceBinding], have: UserClaims, groups: str) -> str | None:
+    if not granting or any(b.spec.username for b in granting):
+        return None
+    return "via " + claim_rules.describe(granting[0].spec.claims, have, groups)
+
+
 def decide(
     workspaces: Iterable[AnalyticsWorkspace] | Mapping[str, AnalyticsWorkspace],
     bindings: Iterable[AnalyticsWorkspaceBinding],
@@ -211,11 +266,16 @@ def decide(
     *,
     normalize: Normalize = hub_default,
     malformed: Iterable[ParseError] = (),
+    claims: UserClaims | None = None,
+    allow_negative_only: bool = False,
+    groups_claim: str = "groups",
 ) -> AccessDecision:
     """Which workspaces the hub user ``username`` may use on ``today``, and why their other
     bindings do not count. ``workspaces`` may be an iterable or a name -> workspace mapping;
     ``bindings`` may be everyone's (others' are ignored) or this user's; ``malformed`` may hold
-    every ParseError; ``normalize`` is the hub's username normalisation."""
+    every ParseError; ``normalize`` is the hub's username normalisation; ``claims`` are the
+    user's claims (None: none, so claim-only bindings grant nothing); ``groups_claim`` only
+    words ``PermittedWorkspace.via``."""
     user = username if username.strip() else ""  # a blank name is nobody
     by_name = _by_name(workspaces)
 
@@ -232,11 +292,17 @@ def decide(
         ):
             bad_bindings.append(err)
 
+    have: UserClaims = claims if claims is not None else {}
     mine: dict[str, list[AnalyticsWorkspaceBinding]] = {}
     if user:  # an empty name is nobody, even against a binding whose username is blank
         for binding in bindings:
-            if owner(binding.spec.username, normalize) == user:
+            verdict = applies(
+                binding, user, have, normalize=normalize, allow_negative_only=allow_negative_only
+            )
+            if verdict is True:
                 mine.setdefault(binding.spec.workspace, []).append(binding)
+            elif verdict == "malformed":
+                bad_bindings.append(claims_error(binding))
 
     permitted: list[PermittedWorkspace] = []
     excluded: list[tuple[str, int, str, Exclusion]] = []
@@ -250,13 +316,15 @@ def decide(
             continue
         assert workspace is not None  # _judge excludes a missing workspace
         expires = min(workspace.spec.validity.expires, winner.spec.expires)
+        # Workspace conditions hold for all of them, so every unexpired one grants.
+        granting = [b for b in group if b.spec.expires >= today]
         permitted.append(
             PermittedWorkspace(
                 workspace=workspace,
                 expires=expires,
                 days_left=(expires - today).days,
-                # Workspace conditions hold for all of them, so every unexpired one grants.
-                bindings=tuple(b.name for b in group if b.spec.expires >= today),
+                bindings=tuple(b.name for b in granting),
+                via=_via(granting, have, groups_claim),
             )
         )
 
@@ -344,15 +412,23 @@ def grant_ended(
     *,
     normalize: Normalize = hub_default,
     malformed: Iterable[ParseError] = (),
+    claims: UserClaims | None = None,
+    allow_negative_only: bool = False,
 ) -> str | None:
     """Why a running server of ``username`` in ``workspace``, mounting the data sources
     ``mounted`` (None: not known), may no longer run on ``today``; None while its grant holds.
-    The same rule as a start: the grant, and every mounted data source still attached."""
+    The same rule as a start: the grant (with the user's claims now), and every mounted data
+    source still attached."""
     bad = list(malformed)
-    decision = decide(workspaces, bindings, username, today, normalize=normalize, malformed=bad)
+    decision = decide(
+        workspaces, bindings, username, today, normalize=normalize, malformed=bad,
+        claims=claims, allow_negative_only=allow_negative_only,
+    )  # fmt: skip
     if decision.get(workspace) is None:
         why = decision.reason_for(workspace)
-        return why.detail if why else f"workspace {workspace!r} is no longer granted to them"
+        if why is not None:
+            return why.detail
+        return f"workspace {workspace!r} is no longer granted to them"
     if mounted is None:
         return None  # a pod from before mounts were recorded: the workspace's grant decides
     attached, _ = attached_datasources(

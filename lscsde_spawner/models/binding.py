@@ -1,9 +1,10 @@
-"""AnalyticsWorkspaceBinding: a grant of one workspace to one user, until an expiry date."""
+"""AnalyticsWorkspaceBinding: a grant of one workspace to a user, or to every user whose claims
+hold (``claims``), until an expiry date."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
@@ -11,10 +12,11 @@ from .base import CRModel, Resource
 
 
 class Claim(CRModel):
-    """A claim-based grant (not used yet); a malformed claim is reported to its user."""
+    """One condition of a claim-based grant. Any operator string parses (the published CRD's
+    pattern admits e.g. ``NOT_EQUALS``); ``claims.problem`` makes such a binding malformed."""
 
     name: str
-    operator: Literal["EQUALS", "NOT EQUALS", "IN", "NOT IN"]
+    operator: str
     value: str
 
 

@@ -439,7 +439,7 @@ def test_malformed_bindings(
         assert err.reason in ex.detail
 
 
-def test_claim_bindings_grant_nothing_yet() -> None:
+def test_claim_bindings_grant_nothing_when_the_users_claims_are_not_given() -> None:
     claim = AnalyticsWorkspaceBinding.model_validate(
         {
             "metadata": {"name": "b-claim"},
@@ -450,8 +450,14 @@ def test_claim_bindings_grant_nothing_yet() -> None:
             },
         }
     )
-    decision = decide([workspace("ws")], [claim], "joe@x.com", TODAY)
-    assert decision.permitted == () and decision.excluded == ()
+    for decision in (
+        decide([workspace("ws")], [claim], "joe@x.com", TODAY),
+        decide([workspace("ws")], [claim], "joe@x.com", TODAY, claims=None),
+    ):
+        assert decision.permitted == () and decision.excluded == ()
+    # The same binding does grant once the claim is given: the refusal above is about the claims.
+    given = decide([workspace("ws")], [claim], "joe@x.com", TODAY, claims={"group": ("joe@x.com",)})
+    assert names(given) == ["ws"]
 
 
 # ---------------------------------------------------------------------------------------------

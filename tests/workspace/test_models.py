@@ -563,9 +563,11 @@ BAD_OBJECTS: list[tuple[str, type[Resource], Obj, str, str]] = [
      changed(USER_BINDING, "spec.expires", "31/12/2030"), "spec.expires", "valid date"),
     ("binding-missing-workspace", AnalyticsWorkspaceBinding,
      changed(USER_BINDING, "spec.workspace", DELETE), "spec.workspace", "Field required"),
+    # An unknown operator string parses (the published CRD admits it); access.applies makes
+    # that binding malformed. A missing one is a parse error.
     ("claim-operator", AnalyticsWorkspaceBinding,
-     changed(CLAIMS_BINDING, "spec.claims.1.operator", "LIKE"), "spec.claims.1.operator",
-     "'EQUALS', 'NOT EQUALS', 'IN' or 'NOT IN'"),
+     changed(CLAIMS_BINDING, "spec.claims.1.operator", DELETE), "spec.claims.1.operator",
+     "Field required"),
     ("datasource-binding-missing-datasource", AnalyticsDataSourceBinding,
      changed(FULL_DATASOURCE_BINDING, "spec.datasource", DELETE), "spec.datasource",
      "Field required"),
