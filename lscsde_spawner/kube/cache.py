@@ -37,6 +37,8 @@ from kubernetes_asyncio.client import CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .. import claims as claim_rules
+from ..claims import UserClaims
 from ..models import (
     GROUP,
     VERSION,
@@ -54,6 +56,8 @@ from .customresources import read_body
 from .safejson import loads_event, loads_list
 
 T = TypeVar("T")
+Key = tuple[str, ...]  # an index key: ("user", name), ("claim", name, value), ("negative",)
+NEGATIVE_ONLY: Key = ("negative",)
 
 #: Objects per page when the cache lists a kind (client-go's informers list 500 at a time).
 LIST_PAGE = 500
@@ -64,7 +68,9 @@ class UserSnapshot:
     """What one user's spawn page needs, as of one moment."""
 
     workspaces: dict[str, AnalyticsWorkspace]  # all parsed workspaces (by name)
-    bindings: list[AnalyticsWorkspaceBinding]  # this user's bindings (exact spec.username match)
+    # The bindings that may be this user's: theirs by username, and the claim-only bindings
+    # one of whose (claim, value) pairs the user has; access.decide judges each in full.
+    bindings: list[AnalyticsWorkspaceBinding]
     malformed: list[ParseError]  # objects that did not parse (other users' bindings left out)
     datasources: dict[str, AnalyticsDataSource]
     datasource_bindings: list[AnalyticsDataSourceBinding]
@@ -91,10 +97,12 @@ class _Kind(Generic[R]):
     """The cached objects of one kind, an optional index over them, and their watch state."""
 
     model: type[R]
-    index_key: Callable[[R], str | None] = lambda _: None
+    index_keys: Callable[[R], tuple[Key, ...]] = lambda _: ()
     log: logging.Logger | None = None  # None: no log lines (the one-off queries before sync)
+    # A note about a parsed object worth one log line per version (e.g. a broken claim).
+    problem: Callable[[R], str | None] = lambda _: None
     items: dict[str, R] = field(default_factory=dict)
-    index: dict[str, dict[str, R]] = field(default_factory=dict)
+    index: dict[Key, dict[str, R]] = field(default_factory=dict)
     bad: dict[str, _Bad] = field(default_factory=dict)
     resource_version: str | None = None
     listed_at: float = 0.0
@@ -110,7 +118,7 @@ class _Kind(Generic[R]):
 
     def fresh(self) -> _Kind[R]:
         """Empty contents of this kind, to fill page by page and then swap in."""
-        return _Kind(self.model, self.index_key, self.log)
+        return _Kind(self.model, self.index_keys, self.log, self.problem)
 
     def take(self, objs: Iterable[Any], previous: _Kind[R]) -> None:
         """Add a relist's objects. An object whose resourceVersion is unchanged keeps its model
@@ -122,8 +130,7 @@ class _Kind(Generic[R]):
             old = previous.items.get(name)
             if rv is not None and old is not None and old.metadata.resource_version == rv:
                 self.items[name] = old
-                key = self.index_key(old)
-                if key is not None:
+                for key in self.index_keys(old):
                     self.index.setdefault(key, {})[name] = old
                 continue
             self._put(obj, previous.bad.get(name))
@@ -141,11 +148,11 @@ class _Kind(Generic[R]):
 
     def _drop(self, name: str) -> None:
         old = self.items.pop(name, None)
-        key = self.index_key(old) if old is not None else None
-        if key is not None and key in self.index:
-            self.index[key].pop(name, None)
-            if not self.index[key]:
-                del self.index[key]
+        for key in self.index_keys(old) if old is not None else ():
+            if key in self.index:
+                self.index[key].pop(name, None)
+                if not self.index[key]:
+                    del self.index[key]
 
     def _put(self, obj: Any, old_bad: _Bad | None) -> None:
         meta = _meta(obj)
@@ -161,9 +168,12 @@ class _Kind(Generic[R]):
             self.bad[name] = _Bad(rv, parsed)
             return
         self.items[name] = parsed
-        key = self.index_key(parsed)
-        if key is not None:
+        for key in self.index_keys(parsed):
             self.index.setdefault(key, {})[name] = parsed
+        note = self.problem(parsed)
+        if note and self.log:  # once per version: an unchanged object is not parsed again
+            self.log.warning("%s %s is malformed: %s; it grants nothing", self.model.KIND,
+                             name, note)  # fmt: skip
 
 
 class WorkspaceCache:
@@ -216,15 +226,17 @@ class WorkspaceCache:
     def _new_kinds(self, quiet: bool = False) -> dict[str, _Kind[Any]]:
         log = None if quiet else self.log
 
-        def by_user(b: AnalyticsWorkspaceBinding) -> str | None:
-            return self._owner(b.spec.username)  # None: nobody's, never indexed
-
-        def by_workspace(b: AnalyticsDataSourceBinding) -> str | None:
-            return b.spec.workspace
+        def by_workspace(b: AnalyticsDataSourceBinding) -> tuple[Key, ...]:
+            return ((b.spec.workspace,),)
 
         kinds: list[_Kind[Any]] = [
             _Kind(AnalyticsWorkspace, log=log),
-            _Kind(AnalyticsWorkspaceBinding, by_user, log=log),
+            _Kind(
+                AnalyticsWorkspaceBinding,
+                self._binding_keys,
+                log=log,
+                problem=lambda b: claim_rules.problem(b.spec.claims),
+            ),
             _Kind(AnalyticsDataSource, log=log),
             _Kind(AnalyticsDataSourceBinding, by_workspace, log=log),
         ]
@@ -234,6 +246,23 @@ class WorkspaceCache:
 
     def _owner(self, raw: object) -> str | None:
         return owner(raw, self.normalize)
+
+    def _binding_keys(self, b: AnalyticsWorkspaceBinding) -> tuple[Key, ...]:
+        """Where a binding is indexed. A username binding: under its one hub user only (the
+        username must hold, whatever its claims), or nowhere when it names nobody. A
+        claim-only binding: apart from the users, under the (name, value) pairs of its first
+        positive claim, which every user it grants to has; with only negative claims, in one
+        short list that every lookup reads. A broken claim-only binding with no well-formed
+        positive claim is not indexed: it grants nobody and is reported to nobody."""
+        spec = b.spec
+        if spec.username:
+            user = self._owner(spec.username)
+            return (("user", user),) if user is not None else ()
+        if claim_rules.problem(spec.claims) is not None:
+            known = [c for c in spec.claims if c.operator in claim_rules.OPERATORS]
+            return tuple(("claim", *pair) for pair in claim_rules.index_keys(known))
+        pairs = claim_rules.index_keys(spec.claims)
+        return tuple(("claim", *pair) for pair in pairs) if pairs else (NEGATIVE_ONLY,)
 
     @classmethod
     def shared(
@@ -325,14 +354,17 @@ class WorkspaceCache:
         )
         return found
 
-    def workspace_view(self, username: str, workspace: str) -> UserSnapshot:
-        """From the synced cache, exactly what decides whether `username` may use `workspace`
-        today and what it mounts: that workspace, the user's bindings to it, its data-source
-        bindings and their data sources, and the errors among those objects. Costs what those
-        objects number, never what the namespace holds. No API call."""
+    def workspace_view(
+        self, username: str, workspace: str, claims: UserClaims | None = None
+    ) -> UserSnapshot:
+        """From the synced cache, exactly what decides whether `username` (with `claims`) may
+        use `workspace` today and what it mounts: that workspace, the user's candidate bindings
+        to it, its data-source bindings and their data sources, and the errors among those
+        objects. Costs what those objects and the user's claim values number, never what the
+        namespace holds. No API call."""
         kinds = self._kinds
-        mine = kinds[AnalyticsWorkspaceBinding.PLURAL].index.get(username, {}) if username else {}
-        dsbs = list(kinds[AnalyticsDataSourceBinding.PLURAL].index.get(workspace, {}).values())
+        mine = _candidates(kinds[AnalyticsWorkspaceBinding.PLURAL].index, username, claims)
+        dsbs = list(kinds[AnalyticsDataSourceBinding.PLURAL].index.get((workspace,), {}).values())
         sources = kinds[AnalyticsDataSource.PLURAL]
         wanted = {b.spec.datasource for b in dsbs}
         bad_workspace = kinds[AnalyticsWorkspace.PLURAL].bad.get(workspace)
@@ -346,19 +378,20 @@ class WorkspaceCache:
         found = kinds[AnalyticsWorkspace.PLURAL].items.get(workspace)
         return UserSnapshot(
             workspaces={workspace: found} if found is not None else {},
-            bindings=[b for b in mine.values() if b.spec.workspace == workspace],
+            bindings=[b for b in mine if b.spec.workspace == workspace],
             malformed=malformed,
             datasources={n: sources.items[n] for n in wanted if n in sources.items},
             datasource_bindings=dsbs,
             from_cache=True,
         )
 
-    async def snapshot_for(self, username: str) -> UserSnapshot:
-        """This user's bindings and everything else a spawn needs: from the cache once synced
-        (no API call), else from direct queries filtered the same way."""
+    async def snapshot_for(self, username: str, claims: UserClaims | None = None) -> UserSnapshot:
+        """This user's candidate bindings (by username and by `claims`) and everything else a
+        spawn needs: from the cache once synced (no API call), else from direct queries
+        filtered the same way."""
         if self.synced or (self._tasks and await self.wait_synced(self.sync_wait)):
-            return self._snapshot(self._kinds, username, from_cache=True)
-        return self._snapshot(await self._direct(username), username, from_cache=False)
+            return self._snapshot(self._kinds, username, claims, from_cache=True)
+        return self._snapshot(await self._direct(username), username, claims, from_cache=False)
 
     def workspaces(self) -> dict[str, AnalyticsWorkspace]:
         return dict(self._kinds[AnalyticsWorkspace.PLURAL].items)
@@ -368,18 +401,26 @@ class WorkspaceCache:
         found: AnalyticsWorkspace | None = self._kinds[AnalyticsWorkspace.PLURAL].items.get(name)
         return found
 
+    def bindings(self) -> list[AnalyticsWorkspaceBinding]:
+        """Every parsed workspace binding (a copy of the list; the models are shared)."""
+        return list(self._kinds[AnalyticsWorkspaceBinding.PLURAL].items.values())
+
     def datasources(self) -> dict[str, AnalyticsDataSource]:
         return dict(self._kinds[AnalyticsDataSource.PLURAL].items)
 
     def datasource_bindings_for(self, workspace: str) -> list[AnalyticsDataSourceBinding]:
         index = self._kinds[AnalyticsDataSourceBinding.PLURAL].index
-        return list(index.get(workspace, {}).values())
+        return list(index.get((workspace,), {}).values())
 
     def errors(self) -> list[ParseError]:
         return [bad.error for kind in self._kinds.values() for bad in kind.bad.values()]
 
     def _snapshot(
-        self, kinds: dict[str, _Kind[Any]], username: str, from_cache: bool
+        self,
+        kinds: dict[str, _Kind[Any]],
+        username: str,
+        claims: UserClaims | None,
+        from_cache: bool,
     ) -> UserSnapshot:
         user = username  # a hub name: already the hub's normal form
         bindings = kinds[AnalyticsWorkspaceBinding.PLURAL]
@@ -393,7 +434,7 @@ class WorkspaceCache:
         ]
         return UserSnapshot(
             workspaces=dict(kinds[AnalyticsWorkspace.PLURAL].items),
-            bindings=list(bindings.index.get(user, {}).values()) if user else [],
+            bindings=_candidates(bindings.index, user, claims),
             malformed=malformed,
             datasources=dict(kinds[AnalyticsDataSource.PLURAL].items),
             datasource_bindings=list(kinds[AnalyticsDataSourceBinding.PLURAL].items.values()),
@@ -409,15 +450,22 @@ class WorkspaceCache:
         if self.trust_user_label:
             label = username_label(username)
             selectors[AnalyticsWorkspaceBinding.PLURAL] = f"{USER_LABEL}={label}"
-        bodies = await asyncio.gather(*(self._fetch(p, selectors[p]) for p in kinds))
+        fetches = [self._fetch(p, selectors[p]) for p in kinds]
+        if self.trust_user_label:
+            # Claim bindings name no user, so they carry no user label: list those too.
+            fetches.append(self._fetch(AnalyticsWorkspaceBinding.PLURAL, f"!{USER_LABEL}"))
+        bodies = await asyncio.gather(*fetches)
 
         def parse() -> None:
-            for plural, kind, body in zip(kinds, kinds.values(), bodies, strict=True):
+            for plural, kind, body in zip(kinds, kinds.values(), bodies, strict=False):
                 items = loads_list(body).get("items") or []
                 if plural == AnalyticsWorkspaceBinding.PLURAL:
-                    # Parse only this user's bindings: building models for all of them is most
-                    # of the cold path's cost. A binding whose username cannot be read is kept,
-                    # so it is parsed and reported as malformed.
+                    if self.trust_user_label:
+                        unlabelled = loads_list(bodies[-1]).get("items") or []
+                        items += [o for o in unlabelled if _raw_username(o) is None]
+                    # Parse only this user's bindings and the claim bindings: building models
+                    # for all of them is most of the cold path's cost. A binding whose username
+                    # cannot be read is kept, so it is parsed and reported as malformed.
                     items = [o for o in items if _raw_user_matches(o, username, self._owner)]
                 kind.replace(items)
 
@@ -622,7 +670,26 @@ def _describe(err: Exception) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-def _raw_user_matches(obj: Any, user: str, owner_of: Callable[[object], str | None]) -> bool:
+def _candidates(
+    index: dict[Key, dict[str, AnalyticsWorkspaceBinding]], user: str, claims: UserClaims | None
+) -> list[AnalyticsWorkspaceBinding]:
+    """The bindings that may grant to `user` with `claims` (see `_binding_keys`)."""
+    if not user:
+        return []  # a blank name is nobody
+    found = dict(index.get(("user", user), {}))
+    if claims:
+        for name, values in claims.items():
+            for value in values:
+                found.update(index.get(("claim", name, value), {}))
+        found.update(index.get(NEGATIVE_ONLY, {}))
+    return list(found.values())
+
+
+def _raw_username(obj: Any) -> object:
     spec = obj.get("spec") if isinstance(obj, dict) else None
-    raw = spec.get("username") if isinstance(spec, dict) else None
+    return spec.get("username") if isinstance(spec, dict) else None
+
+
+def _raw_user_matches(obj: Any, user: str, owner_of: Callable[[object], str | None]) -> bool:
+    raw = _raw_username(obj)
     return not isinstance(raw, str) or owner_of(raw) == user

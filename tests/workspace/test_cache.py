@@ -231,10 +231,11 @@ async def test_converges_on_create_update_delete(cache: WorkspaceCache, objects:
 
     # An edit of the username moves the binding between users.
     await objects.patch(WSB, "b1", {"spec": {"username": "bob"}})
-    await eventually(lambda: "bob" in cache._kinds[WSB].index)
+    await eventually(lambda: ("user", "bob") in cache._kinds[WSB].index)
     assert bindings_of(await cache.snapshot_for("alice@example.org")) == set()
     assert bindings_of(await cache.snapshot_for("bob")) == {"b1"}
-    assert set(cache._kinds[WSB].index) == {"bob"}  # the old entry is gone, not left empty
+    users = {key for key in cache._kinds[WSB].index if key[0] == "user"}
+    assert users == {("user", "bob")}  # the old entry is gone, not left empty
 
     await objects.patch(DSB, "db1", {"spec": {"workspace": "ws2"}})
     await eventually(lambda: cache.datasource_bindings_for("ws1") == [])
@@ -312,7 +313,7 @@ async def test_relists_after_410_gone(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def bindings_of_sync(cache: WorkspaceCache, user: str) -> set[str]:
-    return set(cache._kinds[WSB].index.get(user, {}))
+    return set(cache._kinds[WSB].index.get(("user", user), {}))
 
 
 async def test_bookmarks_advance_the_resource_version() -> None:
@@ -458,7 +459,15 @@ async def test_direct_queries_before_sync(
     local_cluster.requests.reset()
     trusting = WorkspaceCache(kube_client, NS, trust_user_label=True)
     assert bindings_of(await trusting.snapshot_for("alice")) == {"labelled"}
-    assert local_cluster.requests.count("list", WSB) == 1
+    # Claim bindings carry no user label: one more list finds them (and only them).
+    assert local_cluster.requests.count("list", WSB) == 2
+    await objects.create(WSB, binding("team", None))
+    claims = {"group": ("x",)}
+    assert bindings_of(await trusting.snapshot_for("alice", claims)) == {"labelled", "team"}
+    assert bindings_of(await cache.snapshot_for("alice", claims)) == {
+        "labelled", "unlabelled", "team"}  # fmt: skip
+    assert bindings_of(await cache.snapshot_for("alice", {"group": ("y",)})) == {
+        "labelled", "unlabelled"}  # fmt: skip
 
 
 async def test_stop_before_sync_is_clean(
@@ -549,3 +558,49 @@ async def test_lists_page_by_page_and_a_relist_keeps_unchanged_models(
             now = cache._kinds[WSB].items
             assert all(now[n] is before[n] for n in before if n != "b3")
             assert now["b3"] is changed
+
+
+async def test_claim_bindings_are_indexed_apart_from_users(
+    cache: WorkspaceCache, objects: Objects, caplog: pytest.LogCaptureFixture
+) -> None:
+    def claim(name: str, op: str, value: str) -> dict[str, str]:
+        return {"name": name, "operator": op, "value": value}
+
+    await objects.create(WS, workspace("ws1"))
+    await objects.create(WSB, binding("team", None, claims=[claim("groups", "EQUALS", "t1")]))
+    await objects.create(WSB, binding("either", None, claims=[claim("groups", "IN", "t2, t3")]))
+    await objects.create(WSB, binding("neg", None, claims=[claim("groups", "NOT IN", "t9")]))
+    await objects.create(WSB, binding("both", "Ann", claims=[claim("groups", "EQUALS", "t1")]))
+    await objects.create(WSB, binding("broken", None, claims=[claim("groups", "NOT_EQUALS", "x")]))
+    await objects.create(WSB, binding("broken-pos", None, claims=[
+        claim("groups", "EQUALS", "t1"), claim("site", "NOT INCLUDED", "x")]))  # fmt: skip
+    await eventually(lambda: len(cache.bindings()) == 6)
+
+    index = cache._kinds[WSB].index
+    assert set(index) == {
+        ("claim", "groups", "t1"), ("claim", "groups", "t2"), ("claim", "groups", "t3"),
+        ("negative",), ("user", "ann"),
+    }  # fmt: skip
+    assert set(index[("claim", "groups", "t1")]) == {"team", "broken-pos"}
+    # A username binding is found by its user only, whatever its claims say.
+    assert bindings_of(await cache.snapshot_for("bob", {"groups": ("t1",)})) == {
+        "team", "broken-pos", "neg"}  # fmt: skip
+    assert bindings_of(await cache.snapshot_for("ann")) == {"both"}
+    assert bindings_of(await cache.snapshot_for("ann", {"groups": ("t3",)})) == {
+        "both", "either", "neg"}  # fmt: skip
+    assert bindings_of(await cache.snapshot_for("", {"groups": ("t1",)})) == set()
+    view = cache.workspace_view("bob", "ws1", {"groups": ("t2",)})
+    assert bindings_of(view) == {"either", "neg"}
+    # The broken operators are logged (once per version), naming the field.
+    logged = [r.getMessage() for r in caplog.records if "grants nothing" in r.getMessage()]
+    assert any("broken " in m and "operator 'NOT_EQUALS'" in m for m in logged), logged
+    assert any("broken-pos" in m and "spec.claims[1].operator 'NOT INCLUDED'" in m for m in logged)
+
+    # An edit moves a binding between index keys and leaves no empty key behind.
+    await objects.patch(WSB, "team", {"spec": {"claims": [claim("groups", "EQUALS", "t7")]}})
+    await eventually(lambda: ("claim", "groups", "t7") in cache._kinds[WSB].index)
+    assert set(cache._kinds[WSB].index[("claim", "groups", "t1")]) == {"broken-pos"}
+    await objects.delete(WSB, "broken-pos")
+    await eventually(lambda: ("claim", "groups", "t1") not in cache._kinds[WSB].index)
+    await objects.delete(WSB, "neg")
+    await eventually(lambda: ("negative",) not in cache._kinds[WSB].index)
