@@ -112,6 +112,7 @@ class WorkspaceCard:
     limits: dict[str, str] = field(default_factory=dict)
     storage: list[tuple[str, str]] = field(default_factory=list)  # (mount path, PVC name)
     datasources: list[tuple[str, str]] = field(default_factory=list)  # (display name, mount path)
+    via: str | None = None  # how a claim binding grants it ("via group cardiac-team")
 
 
 def parse_quantity(value: object) -> Decimal:
@@ -310,6 +311,7 @@ def card_for(
         limits=_as_text(resources.limits if resources else None),
         storage=list(storage),
         datasources=list(datasources),
+        via=grant.via,
     )
 
 

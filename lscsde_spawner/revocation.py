@@ -4,7 +4,8 @@ the day changes, so JupyterHub's own poll machinery stops them within seconds.
 One ``RunningServers`` per hub process, event loop and workspace namespace holds the servers
 that JupyterHub polls (``Spawner.start_polling``) until they stop. It listens to the watch-fed
 cache: after any change (debounced by ``DEBOUNCE`` seconds) and whenever the date changes in one
-of the servers' time zones (checked every ``TICK`` seconds against ``clock.now()``), it calls
+of the servers' time zones (checked every ``TICK`` seconds against ``clock.now()``), and after
+the hub's database changes a group, a membership or an auth_state (``hub_claims``), it calls
 ``poll_and_notify()`` on every running server. A server's ``poll()`` asks the cache, makes no
 API call, and reports the server stopped when its grant has ended; JupyterHub then stops it
 and cleans up as for any server that stopped by itself. Sweeping every running server, not
@@ -22,6 +23,7 @@ from datetime import date
 from typing import Any, ClassVar, Protocol
 
 from . import access, clock
+from .hub_claims import unwatch_hub_database, watch_hub_database
 from .kube.cache import WorkspaceCache
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class RunningServers:
         self._ticker: asyncio.Task[None] | None = None
         self._listener: Callable[[], None] = self.changed
         cache.add_listener(self._listener)
+        self._loop = asyncio.get_running_loop()
+        watch_hub_database(self.hub_changed)
 
     @classmethod
     def shared(cls, cache: WorkspaceCache) -> RunningServers:
@@ -87,10 +91,23 @@ class RunningServers:
 
     def close(self) -> None:
         self.cache.remove_listener(self._listener)
+        unwatch_hub_database(self.hub_changed)
         if self._sweep is not None:
             self._sweep.cancel()
         if self._ticker is not None:
             self._ticker.cancel()
+
+    def hub_changed(self) -> None:
+        """The hub's database changed someone's groups or auth_state: sweep soon, on this
+        registry's own event loop."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self.changed()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.changed)
 
     def changed(self) -> None:
         """Sweep soon (once for a burst of changes)."""

@@ -40,6 +40,8 @@ from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, 
 from traitlets import Callable as CallableTrait
 
 from . import access, clock, policy, profiles, storage
+from .claims import UserClaims
+from .hub_claims import user_claims
 from .kube import customresources as cr
 from .kube.cache import UserSnapshot, WorkspaceCache
 from .kube.events import (
@@ -168,6 +170,38 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         help="Seconds a start waits for the workspace cache's first sync after the hub starts "
         "(then it is refused with a 503 asking to try again).",
     )
+    groups_claim = Unicode(
+        "groups",
+        config=True,
+        help="Claim name under which the user's JupyterHub group names appear to claim-based "
+        "bindings (spec.claims). With Authenticator.manage_groups the groups mirror the "
+        "identity provider's. Empty: hub groups are not claims. On a name clash with an "
+        "auth_state claim, the hub's groups win.",
+    )
+    auth_state_claims = Unicode(
+        "oauth_user",
+        config=True,
+        help="Key in the user's auth_state whose dict supplies more claims (OAuthenticator "
+        "keeps the identity provider's userinfo under 'oauth_user'). Needs "
+        "Authenticator.enable_auth_state; set Authenticator.refresh_pre_spawn so a start sees "
+        "current claims. Empty: auth_state is not read.",
+    )
+    claims_hook = CallableTrait(
+        None,
+        allow_none=True,
+        config=True,
+        help="Callable(spawner) -> dict of claim name to value (a string, a number or a list), "
+        "may be async, supplying or overriding the user's claims; a None value removes a "
+        "claim. If it raises or returns something else, the user has no claims at all "
+        "(claim-based bindings grant them nothing) and the hub log says why.",
+    )
+    allow_negative_only_claims = Bool(
+        False,
+        config=True,
+        help="Let a binding with no username whose claims are all NOT EQUALS / NOT IN grant "
+        "its workspace. False (default): such a binding grants nothing, because it would "
+        "grant nearly everyone.",
+    )
     no_workspaces_message = Unicode(
         "",
         config=True,
@@ -276,7 +310,9 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
     def _today(self) -> date:
         return access.today_in(self.time_zone, clock.now())
 
-    def _decide(self, snap: UserSnapshot, today: date) -> access.AccessDecision:
+    def _decide(
+        self, snap: UserSnapshot, today: date, claims: UserClaims | None
+    ) -> access.AccessDecision:
         """The access decision for this user over what the cache holds."""
         return access.decide(
             snap.workspaces,
@@ -285,14 +321,31 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             today,
             normalize=self.normalize_username,
             malformed=snap.malformed,
+            claims=claims,
+            allow_negative_only=self.allow_negative_only_claims,
+            groups_claim=self.groups_claim,
+        )
+
+    async def user_claims(self) -> UserClaims | None:
+        """This user's claims now: the auth_state userinfo, then the hub's groups, then the
+        admin's ``claims_hook`` (later ones win per claim). None when they cannot be read:
+        then claim-based bindings grant nothing (fail closed)."""
+        return await user_claims(
+            self.user,
+            self,
+            groups_claim=self.groups_claim,
+            auth_state_key=self.auth_state_claims,
+            hook=self.claims_hook,
+            log=self.log,
         )
 
     # -- the form ------------------------------------------------------------------------
 
     async def _workspace_profiles(self, spawner: Any = None) -> list[dict[str, Any]]:
-        snap = await (await self._cache()).snapshot_for(self.user.name)
+        claims = await self.user_claims()
+        snap = await (await self._cache()).snapshot_for(self.user.name, claims)
         today = self._today()
-        decision = self._decide(snap, today)
+        decision = self._decide(snap, today, claims)
         out = []
         for grant in decision.permitted:
             ds, _ = access.attached_datasources(
@@ -408,17 +461,18 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         if not cache.synced and not await cache.wait_synced(self.cache_sync_timeout):
             raise refuse(503, "Workspace information is still loading; try again in a moment")
         today = self._today()
+        claims = await self.user_claims()
         if requested is None:
-            snap = await cache.snapshot_for(user)
-            mine = self._decide(snap, today)
+            snap = await cache.snapshot_for(user, claims)
+            mine = self._decide(snap, today, claims)
             if not mine.permitted:
                 raise refuse(403, f"{user} has no workspace available today")
             if len(mine.permitted) > 1:
                 names = ", ".join(p.name for p in mine.permitted)
                 raise refuse(400, f"Name a workspace to start: {user} may use {names}")
             requested = mine.permitted[0].name
-        view = cache.workspace_view(user, requested)
-        decision = self._decide(view, today)
+        view = cache.workspace_view(user, requested, claims)
+        decision = self._decide(view, today, claims)
         grant = decision.get(requested)
         if grant is None:
             why = decision.reason_for(requested)
@@ -569,6 +623,8 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             self.user.name,
             today,
             normalize=self.normalize_username,
+            claims=await self.user_claims(),  # read again: a group may have gone meanwhile
+            allow_negative_only=self.allow_negative_only_claims,
         )
         if decision.get(name) is None:
             why = decision.reason_for(name)
@@ -706,12 +762,22 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
         cache = await self._cache()
         if not cache.synced and not await cache.wait_synced(5):
             return None  # not known yet: the first sync re-checks every running server
-        view = cache.workspace_view(self.user.name, name)
-        why = access.grant_ended(
-            name, mounted, view.workspaces, view.bindings, view.datasource_bindings,
-            view.datasources, self.user.name, self._today(),
-            normalize=self.normalize_username, malformed=view.malformed,
-        )  # fmt: skip
+        today = self._today()
+
+        def ended(claims: UserClaims | None) -> str | None:
+            view = cache.workspace_view(self.user.name, name, claims)
+            return access.grant_ended(
+                name, mounted, view.workspaces, view.bindings, view.datasource_bindings,
+                view.datasources, self.user.name, today,
+                normalize=self.normalize_username, malformed=view.malformed, claims=claims,
+                allow_negative_only=self.allow_negative_only_claims,
+            )  # fmt: skip
+
+        # Claims only ever add grants: a server its username bindings keep alive needs no
+        # claims read (auth_state decryption, the admin's hook) on every sweep.
+        why = ended(None)
+        if why is not None:
+            why = ended(await self.user_claims())
         return (name, why) if why is not None else None
 
     async def _revoke(self, workspace: str, why: str) -> None:

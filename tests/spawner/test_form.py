@@ -48,6 +48,7 @@ class Card:
     limits: dict[str, str] = field(default_factory=dict)
     storage: list[tuple[str, str]] = field(default_factory=list)
     datasources: list[tuple[str, str]] = field(default_factory=list)
+    via: str | None = None
 
     @property
     def expires(self) -> date:
@@ -593,3 +594,15 @@ def test_screenshot_in_headless_chromium(tmp_path: Path) -> None:
             timeout=120,
         )
         assert out.is_file() and out.stat().st_size > 0
+
+
+def test_a_group_grant_says_how_it_was_granted_escaped() -> None:
+    group = Card("ws-team", "Team", via=f"via group cardiac-team & {XSS}")
+    own = Card("ws-own", "Own")
+    html = render([profile(group), profile(own)])
+    assert "<script" not in html
+    doc = page(html)
+    assert card_for(doc, "ws-team").find(cls="lscsde-ws-via").text() == (
+        f"Granted via group cardiac-team & {XSS}"
+    )
+    assert card_for(doc, "ws-own").find_all(cls="lscsde-ws-via") == []
