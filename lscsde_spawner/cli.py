@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Start the embedded cluster with the process runtime, apply the CRDs and the sample "
             "workspaces, and run JupyterHub with the WorkspaceSpawner until Ctrl-C. Log in as "
-            "alice, bob or carol with the password 'demo'."
+            "alice, bob, carol or dave with the password 'demo'."
         ),
     )
     demo.add_argument("--port", type=int, default=8000, help="JupyterHub's port (default: 8000)")

@@ -3,7 +3,8 @@
 One command, no Docker and no Kubernetes: it starts the embedded Kubernetes API with the
 process runtime (each server is a real `jupyterhub-singleuser` process with JupyterLab, on its
 own loopback address), installs the CRDs and the sample data, and starts JupyterHub with the
-`WorkspaceSpawner` at http://127.0.0.1:8000. Log in as alice, bob or carol, password `demo`.
+`WorkspaceSpawner` at http://127.0.0.1:8000. Log in as alice, bob, carol or dave, password
+`demo`.
 
 What each user sees on the spawn page (dates are relative to today, so they never go stale):
 - alice: two workspaces, "Diabetes outcomes" (1 CPU, 2 GiB, shared with bob, with the
@@ -14,6 +15,8 @@ What each user sees on the spawn page (dates are relative to today, so they neve
 - bob: "Diabetes outcomes" only. Start it as alice and as bob: a file one saves in the
   `diabetes-outcomes` folder, the other sees.
 - carol: no workspaces, a friendly message and no Start button.
+- dave: "Cardiac imaging" only, through a claim binding: he is in the JupyterHub group
+  `cardiac-team` and has no username binding; the card says "via group cardiac-team".
 
 Where things live (all under `.demo/`, kept between runs, so everyone's files survive a restart;
 delete `.demo/` to start afresh):

@@ -16,7 +16,9 @@ from .sample import PASSWORD, USERS
 
 
 class DemoAuthenticator(Authenticator):
-    """Accepts the allowed users (alice, bob, carol) with one shared password. Demo only."""
+    """Accepts the allowed users (alice, bob, carol, dave) with one shared password. Demo only.
+
+    It manages no groups: the hub config loads the demo's groups (dave's ``cardiac-team``)."""
 
     password = Unicode(PASSWORD, config=True, help="The password every demo user logs in with.")
 

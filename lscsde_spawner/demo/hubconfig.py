@@ -12,7 +12,7 @@ from traitlets.config import Config
 
 from ..spawner import WorkspaceSpawner
 from .auth import DemoAuthenticator
-from .sample import NAMESPACE
+from .sample import GROUPS, NAMESPACE
 
 
 def configure(c: Config) -> None:
@@ -25,6 +25,11 @@ def configure(c: Config) -> None:
     c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = "jupyterhub_cookie_secret"
     c.JupyterHub.cleanup_servers = True  # stopping the demo stops everyone's server
+    # The demo's groups (dave is in cardiac-team, which a claim binding grants a workspace to).
+    # JupyterHub only adds: a member removed here stays in the group in the hub's database.
+    c.JupyterHub.load_groups = {
+        group: {"users": list(members)} for group, members in GROUPS.items()
+    }
 
     c.KubeSpawner.namespace = NAMESPACE
     c.KubeSpawner.image = "quay.io/jupyter/base-notebook:2024-05-01"  # each workspace sets its own

@@ -8,6 +8,12 @@ decides), so the sample never goes stale: applying it again tomorrow moves every
            cardiac-imaging (expiring soon)   genomics-gpu (available from two weeks on)
     bob    diabetes-outcomes (shared)
     carol  nothing: the "no workspaces" message
+    dave   cardiac-imaging (expiring soon,
+           via group cardiac-team)
+
+dave has no username binding. He is in the JupyterHub group ``cardiac-team`` (``GROUPS``; the
+hub config creates it), and the binding ``cardiac-team-cardiac-imaging`` names no user: its one
+claim, ``groups EQUALS cardiac-team``, grants the workspace to every member of that group.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from ..models import API_VERSION
 
 NAMESPACE = "default"
-USERS = ("alice", "bob", "carol")
+USERS = ("alice", "bob", "carol", "dave")
 PASSWORD = "demo"
 SHARED_WORKSPACE = "diabetes-outcomes"
 # What each user's spawn form offers (the tests hold the sample to this).
@@ -27,7 +33,12 @@ OFFERED: dict[str, frozenset[str]] = {
     "alice": frozenset({"diabetes-outcomes", "cardiac-imaging"}),
     "bob": frozenset({"diabetes-outcomes"}),
     "carol": frozenset(),
+    "dave": frozenset({"cardiac-imaging"}),
 }
+# The demo's JupyterHub groups and their members; the hub config creates them at start.
+GROUPS: dict[str, tuple[str, ...]] = {"cardiac-team": ("dave",)}
+# The claim that holds a user's JupyterHub group names (WorkspaceSpawner.groups_claim's default).
+GROUPS_CLAIM = "groups"
 # Existing tools label bindings with the user; the spawner never decides access on it.
 USERNAME_LABEL = "xlscsde.nhs.uk/username"
 DATASOURCE_CLAIM_SIZE = "1Gi"
@@ -134,12 +145,23 @@ def workspace_bindings(today: date) -> list[dict[str, Any]]:
         name = f"{user}-{workspace}"
         return _obj("AnalyticsWorkspaceBinding", name, spec, **{USERNAME_LABEL: user})
 
+    def bind_group(group: str, workspace: str, expires_in: int, comments: str) -> dict[str, Any]:
+        # No username: the claim decides who is granted (every member of the group).
+        spec = {
+            "workspace": workspace,
+            "expires": (today + timedelta(days=expires_in)).isoformat(),
+            "comments": comments,
+            "claims": [{"name": GROUPS_CLAIM, "operator": "EQUALS", "value": group}],
+        }
+        return _obj("AnalyticsWorkspaceBinding", f"{group}-{workspace}", spec)
+
     return [
         bind("alice", "diabetes-outcomes", 90, "Principal investigator"),
         bind("bob", "diabetes-outcomes", 90, "Statistician"),
         bind("alice", "cardiac-imaging", 30, "Image analysis"),
         bind("alice", "genomics-gpu", 180, "Starts when the GPU nodes arrive"),
         bind("alice", "covid-cohort-2023", -7, "Study closed"),
+        bind_group("cardiac-team", "cardiac-imaging", 30, "The cardiac team"),
     ]
 
 
@@ -200,6 +222,8 @@ def sample(today: date) -> SampleData:
 
 
 __all__ = [
+    "GROUPS",
+    "GROUPS_CLAIM",
     "NAMESPACE",
     "OFFERED",
     "PASSWORD",

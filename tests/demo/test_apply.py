@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
 
-from lscsde_spawner.demo.apply import apply_sample
+from lscsde_spawner.demo.apply import apply_crds, apply_sample
 from lscsde_spawner.demo.sample import NAMESPACE, sample
 from lscsde_spawner.kube import customresources as cr
+from lscsde_spawner.models import API_VERSION
 
 TODAY = date(2026, 3, 1)
 
@@ -48,3 +52,53 @@ async def test_a_second_apply_refreshes_dates_and_keeps_status_and_changes(
     assert {b.spec.expires for b in bindings.items if b.name == "bob-diabetes-outcomes"} == {
         tomorrow + timedelta(days=90)
     }
+    # The claim binding, as the spawner reads it back: no username, the group's claim.
+    [team] = [b for b in bindings.items if b.name == "cardiac-team-cardiac-imaging"]
+    assert team.spec.username is None
+    rules = [(c.name, c.operator, c.value) for c in team.spec.claims]
+    assert rules == [("groups", "EQUALS", "cardiac-team")]
+
+
+def claim_binding(name: str, operator: str) -> dict[str, Any]:
+    spec = {
+        "workspace": "cardiac-imaging",
+        "expires": "2030-01-01",
+        "claims": [{"name": "groups", "operator": operator, "value": "cardiac-team"}],
+    }
+    metadata = {"name": name, "namespace": NAMESPACE}
+    kind = "AnalyticsWorkspaceBinding"
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+async def create_binding(api: ApiClient, body: dict[str, Any]) -> Any:
+    return await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "xlscsde.nhs.uk", "v1", NAMESPACE, "analyticsworkspacebindings", body
+    )
+
+
+# The shipped CRD checks a claim's operator with the published reference's unanchored pattern,
+# EQUALS|NOT EQUALS|IN|NOT IN: the API server admits any string containing one of them (such
+# a binding the spawner treats as malformed), and refuses only one that contains none.
+@pytest.mark.parametrize(
+    "operator", ["EQUALS", "NOT EQUALS", "IN", "NOT IN", "NOT_EQUALS", "not in IN", "CONTAINS"]
+)
+async def test_the_crd_admits_an_operator_the_pattern_finds(
+    kube_client: ApiClient, operator: str
+) -> None:
+    await apply_crds(kube_client)
+    made = await create_binding(kube_client, claim_binding("b", operator))
+    assert made["spec"]["claims"][0]["operator"] == operator
+
+
+@pytest.mark.parametrize("operator", ["LIKE", "equals", "NOT EQUAL", ""])
+async def test_the_crd_refuses_an_operator_the_pattern_does_not_find(
+    kube_client: ApiClient, operator: str
+) -> None:
+    await apply_crds(kube_client)
+    with pytest.raises(ApiException) as info:
+        await create_binding(kube_client, claim_binding("b", operator))
+    assert info.value.status == 422
+    body = json.loads(info.value.body or "{}")
+    [cause] = body["details"]["causes"]
+    assert cause["field"] == "spec.claims[0].operator"
+    assert "should match 'EQUALS|NOT EQUALS|IN|NOT IN'" in cause["message"]

@@ -8,6 +8,7 @@ from jupyterhub.app import JupyterHub
 
 from lscsde_spawner.demo.auth import DemoAuthenticator
 from lscsde_spawner.demo.runner import CONFIG_FILE
+from lscsde_spawner.demo.sample import GROUPS, USERS
 from lscsde_spawner.spawner import WorkspaceSpawner
 
 
@@ -15,10 +16,10 @@ async def login(auth: DemoAuthenticator, username: str, password: str) -> Any:
     return await auth.get_authenticated_user(None, {"username": username, "password": password})
 
 
-async def test_the_three_users_log_in_with_the_shared_password_and_no_one_else() -> None:
+async def test_the_four_users_log_in_with_the_shared_password_and_no_one_else() -> None:
     auth = DemoAuthenticator()
-    assert auth.allowed_users == {"alice", "bob", "carol"}
-    for user in ("alice", "bob", "carol"):
+    assert auth.allowed_users == {"alice", "bob", "carol", "dave"} == set(USERS)
+    for user in ("alice", "bob", "carol", "dave"):
         assert (await login(auth, user, "demo"))["name"] == user
     assert (await login(auth, "Alice", "demo"))["name"] == "alice"  # as JupyterHub normalises
     assert await login(auth, "alice", "Demo") is None
@@ -42,3 +43,14 @@ def test_the_config_file_sets_up_the_workspace_spawner_for_the_embedded_cluster(
     assert spawner.start_timeout >= 60 and spawner.http_timeout >= 60
     # Relative paths: the runner starts the hub in DATA_DIR/hub, so state survives re-runs.
     assert c.JupyterHub.db_url == "sqlite:///jupyterhub.sqlite"
+
+
+def test_the_config_file_creates_the_cardiac_team_group_with_dave() -> None:
+    hub = JupyterHub()
+    hub.load_config_file(str(CONFIG_FILE))
+    # The dict form JupyterHub takes since 3.2 (a bare list of names is deprecated).
+    assert hub.config.JupyterHub.load_groups == {"cardiac-team": {"users": ["dave"]}}
+    assert hub.load_groups == {g: {"users": list(m)} for g, m in GROUPS.items()}
+    assert set().union(*GROUPS.values()) <= set(USERS)  # every member can log in
+    # JupyterHub refuses load_groups when the authenticator manages groups.
+    assert DemoAuthenticator().manage_groups is False

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from lscsde_spawner import access
-from lscsde_spawner.demo.sample import OFFERED, SHARED_WORKSPACE, USERS, sample
+from lscsde_spawner.demo.sample import (
+    GROUPS,
+    GROUPS_CLAIM,
+    OFFERED,
+    SHARED_WORKSPACE,
+    USERNAME_LABEL,
+    USERS,
+    sample,
+)
 from lscsde_spawner.models import (
     ALL_KINDS,
     AnalyticsDataSource,
@@ -26,6 +34,11 @@ MODELS = {model.KIND: model for model in ALL_KINDS}
 DAYS = [access.today_in("UTC"), date(2028, 2, 29), date(2030, 12, 31)]
 
 
+def claims_of(user: str) -> dict[str, tuple[str, ...]]:
+    """The user's claims as the hub gives them by default: their JupyterHub groups."""
+    return {GROUPS_CLAIM: tuple(sorted(g for g, members in GROUPS.items() if user in members))}
+
+
 def parsed(today: date) -> dict[str, list[Any]]:
     out: dict[str, list[CRModel]] = {kind: [] for kind in MODELS}
     for obj in sample(today).objects:
@@ -41,7 +54,7 @@ def test_each_user_is_offered_what_the_demo_promises(today: date) -> None:
     workspaces = objs[AnalyticsWorkspace.KIND]
     bindings = objs[AnalyticsWorkspaceBinding.KIND]
     for user in USERS:
-        decision = access.decide(workspaces, bindings, user, today)
+        decision = access.decide(workspaces, bindings, user, today, claims=claims_of(user))
         assert {p.name for p in decision.permitted} == OFFERED[user], user
     # The hub normalises a login "Alice" to "alice" (JupyterHub lowercases): the same person.
     hub_name = hub_default("Alice")
@@ -59,10 +72,59 @@ def test_alice_has_an_expired_and_a_future_grant_for_the_intended_reasons(today:
     )
     reasons = {e.workspace: e.reason for e in decision.excluded}
     assert reasons == {"covid-cohort-2023": "expired", "genomics-gpu": "not-yet-available"}
-    for user in ("bob", "carol"):
+    for user in ("bob", "carol", "dave"):
         assert not access.decide(
-            objs[AnalyticsWorkspace.KIND], objs[AnalyticsWorkspaceBinding.KIND], user, today
+            objs[AnalyticsWorkspace.KIND],
+            objs[AnalyticsWorkspaceBinding.KIND],
+            user,
+            today,
+            claims=claims_of(user),
         ).excluded
+
+
+def test_dave_has_no_username_binding_only_the_cardiac_teams_claim_binding() -> None:
+    today = DAYS[0]
+    raw = [o for o in sample(today).objects if o["kind"] == AnalyticsWorkspaceBinding.KIND]
+    assert GROUPS == {"cardiac-team": ("dave",)}
+    assert not [o for o in raw if o["spec"].get("username") == "dave"]
+    [team] = [o for o in raw if o["metadata"]["name"] == "cardiac-team-cardiac-imaging"]
+    assert team["spec"] == {
+        "workspace": "cardiac-imaging",
+        "expires": (today + timedelta(days=30)).isoformat(),
+        "comments": team["spec"]["comments"],
+        "claims": [{"name": "groups", "operator": "EQUALS", "value": "cardiac-team"}],
+    }
+    assert team["spec"]["comments"]
+    assert USERNAME_LABEL not in team["metadata"].get("labels", {})
+    # Every other binding names its user (the label other tools write agrees with it).
+    for obj in raw:
+        if obj is not team:
+            assert obj["spec"]["username"] == obj["metadata"]["labels"][USERNAME_LABEL]
+            assert "claims" not in obj["spec"]
+
+
+@pytest.mark.parametrize("today", DAYS, ids=str)
+def test_dave_sees_cardiac_imaging_via_his_group_and_only_through_it(today: date) -> None:
+    objs = parsed(today)
+    workspaces = objs[AnalyticsWorkspace.KIND]
+    bindings = objs[AnalyticsWorkspaceBinding.KIND]
+    decision = access.decide(workspaces, bindings, "dave", today, claims=claims_of("dave"))
+    [granted] = decision.permitted
+    assert granted.name == "cardiac-imaging"
+    assert granted.bindings == ("cardiac-team-cardiac-imaging",)
+    assert granted.via == "via group cardiac-team"
+    assert granted.days_left == 5  # the workspace's own expiry comes first: "expiring soon"
+    # Out of the group, or with no claims at all, the binding grants him nothing.
+    for claims in ({GROUPS_CLAIM: ()}, {GROUPS_CLAIM: ("cardiac-tea",)}, None):
+        assert not access.decide(workspaces, bindings, "dave", today, claims=claims).permitted
+    # alice's own username binding to the workspace grants it to her, not her groups.
+    alice = access.decide(workspaces, bindings, "alice", today, claims=claims_of("alice"))
+    hers = alice.get("cardiac-imaging")
+    assert hers is not None and hers.via is None
+    # Nobody else is in the group, so the claim binding grants no one else.
+    for user in ("bob", "carol"):
+        decided = access.decide(workspaces, bindings, user, today, claims=claims_of(user))
+        assert "cardiac-imaging" not in {p.name for p in decided.permitted}
 
 
 def test_the_workspaces_differ_in_resources_and_the_gpu_one_asks_for_a_gpu_node() -> None:
