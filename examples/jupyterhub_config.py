@@ -30,6 +30,13 @@ c.KubeSpawner.start_timeout = 300
 c.WorkspaceSpawner.time_zone = "Europe/London"  # what "today" means for validity and expiry
 # A binding belongs to the hub user named authenticator.normalize_username(spec.username).
 c.WorkspaceSpawner.case_sensitive_usernames = False
+# Group grants: bindings with spec.claims. A user's claims are their JupyterHub groups (under
+# "groups"), the auth_state userinfo OAuthenticator keeps under "oauth_user", and claims_hook.
+c.WorkspaceSpawner.groups_claim = "groups"
+c.WorkspaceSpawner.auth_state_claims = "oauth_user"  # needs c.Authenticator.enable_auth_state
+c.WorkspaceSpawner.allow_negative_only_claims = False  # NOT EQUALS/NOT IN alone grants nothing
+# c.Authenticator.manage_groups = True      # hub groups mirror the identity provider's
+# c.Authenticator.refresh_pre_spawn = True  # a start sees current auth_state claims
 c.WorkspaceSpawner.expiring_days = 7  # highlight workspaces expiring sooner than this
 # Leave empty to use the form template's message; plain text (escaped) otherwise.
 c.WorkspaceSpawner.no_workspaces_message = ""
