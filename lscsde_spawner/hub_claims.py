@@ -94,11 +94,17 @@ def claims_may_have_changed(session: Session) -> bool:
             return True
         if isinstance(obj, orm.User) and (
             obj in session.deleted
-            or attributes.get_history(obj, "groups").has_changes()
-            or attributes.get_history(obj, "encrypted_auth_state").has_changes()
+            or _changed(obj, "groups")
+            or _changed(obj, "encrypted_auth_state")
         ):
             return True
     return False
+
+
+def _changed(obj: Any, key: str) -> bool:
+    # Never load an unloaded attribute inside the hub's flush: not loaded means not changed.
+    history = attributes.get_history(obj, key, passive=attributes.PASSIVE_NO_INITIALIZE)
+    return history.has_changes()
 
 
 def _after_flush(session: Session, _context: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from jupyterhub import orm
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from lscsde_spawner import hub_claims
@@ -178,3 +179,32 @@ async def test_auth_state_that_is_not_a_dict_adds_nothing(db: Session) -> None:
             user, None, groups_claim="groups", auth_state_key="oauth_user", hook=None
         )
         assert claims == {"groups": ("g",)}
+
+
+def test_the_check_never_loads_anything_inside_the_hubs_flush(tmp_path: Any) -> None:
+    factory = orm.new_session_factory(f"sqlite:///{tmp_path}/hub.sqlite")
+    setup = factory()
+    add_user(setup, "dave", "cardiac-team")
+    setup.close()
+    db = factory()
+    user = db.query(orm.User).filter_by(name="dave").one()  # groups not loaded
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.split()[0])
+
+    class Registry:
+        def changed(self) -> None:
+            statements.append("CHANGED")
+
+    registry = Registry()
+    hub_claims.watch_hub_database(registry.changed)
+    event.listen(db.get_bind(), "before_cursor_execute", record)
+    try:
+        user.last_activity = orm.utcnow()
+        db.commit()
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", record)
+        hub_claims.unwatch_hub_database(registry.changed)
+        db.close()
+    assert statements == ["UPDATE"]  # no SELECT of the user's groups, no sweep
