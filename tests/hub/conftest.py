@@ -103,8 +103,10 @@ def hub_config(
     cleanup_servers: bool = True,
     spawner_class: str | type = KubeSpawner,
     spawner_config: dict[str, Any] | None = None,
+    extra_config: Config | None = None,
 ) -> Config:
-    """The Hub's config: KubeSpawner, a service token for the REST API, loopback URLs."""
+    """The Hub's config: KubeSpawner, a service token for the REST API, loopback URLs.
+    `extra_config` is merged last (e.g. an authenticator, or more scopes for the service)."""
     c = Config()
     c.JupyterHub.spawner_class = spawner_class
     c.JupyterHub.bind_url = f"http://127.0.0.1:{random_port()}/"
@@ -125,6 +127,8 @@ def hub_config(
     if spawner_config:
         section = spawner_class if isinstance(spawner_class, str) else spawner_class.__name__
         c[section.rsplit(".", 1)[-1]].merge(Config(spawner_config))
+    if extra_config:
+        c.merge(extra_config)
     return c
 
 
@@ -266,6 +270,7 @@ class StartHub(Protocol):
         cleanup_servers: bool = True,
         spawner_class: str | type = KubeSpawner,
         spawner_config: dict[str, Any] | None = None,
+        extra_config: Config | None = None,
     ) -> Awaitable[RunningHub]: ...
 
 
@@ -292,7 +297,8 @@ async def hub_factory(
     """`await start_hub(...)` starts a MockHub spawning into the test's cluster.
 
     db_url: a file database to share between Hubs (default: MockHub's temporary one);
-    fresh_db=False keeps the users and servers a previous Hub left in it (a restart).
+    fresh_db=False keeps the users and servers a previous Hub left in it (a restart);
+    extra_config: more Hub config, merged last (see `hub_config`).
     Every Hub still running at teardown is stopped (and its servers with it, unless it was
     started with cleanup_servers=False), then KubeSpawner's reflectors are stopped and its global
     client config forgotten. Stopping a Hub cancels every other task of the event loop, as
@@ -309,6 +315,7 @@ async def hub_factory(
         cleanup_servers: bool = True,
         spawner_class: str | type = KubeSpawner,
         spawner_config: dict[str, Any] | None = None,
+        extra_config: Config | None = None,
     ) -> RunningHub:
         # MockHub.initialize() takes its database from here, ignoring JupyterHub.db_url.
         if db_url:
@@ -322,6 +329,7 @@ async def hub_factory(
             cleanup_servers=cleanup_servers,
             spawner_class=spawner_class,
             spawner_config=spawner_config,
+            extra_config=extra_config,
         )
         app = MockHub(config=config, test_clean_db=fresh_db)
         hub = RunningHub(app, token, http)
