@@ -13,8 +13,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Re-install when the package metadata changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+$(VENV)/.installed: pyproject.toml kubesim/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ./kubesim -e '.[test,dev]'
 	touch $@
 
 $(CHP):
@@ -23,7 +23,7 @@ $(CHP):
 
 # The demo's extra (JupyterLab for the servers), on top of the test and dev install.
 $(VENV)/.installed-demo: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	$(BIN)/python -m pip install --quiet -e ./kubesim -e '.[demo]'
 	touch $@
 
 install: $(VENV)/.installed $(CHP)
@@ -32,8 +32,8 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check lscsde_spawner tests bench examples
-	$(BIN)/ruff format --check lscsde_spawner tests bench examples
+	$(BIN)/ruff check lscsde_spawner lscsde_demo kubesim tests bench examples
+	$(BIN)/ruff format --check lscsde_spawner lscsde_demo kubesim tests bench examples
 	$(BIN)/mypy
 
 bench: install
@@ -44,12 +44,12 @@ bench-access: install
 	$(BIN)/python -m bench.access_bench $(BENCH_ARGS)
 
 local-cluster: install
-	$(BIN)/lscsde-spawner local-cluster --port 6443 --data-dir .demo/cluster
+	$(BIN)/kubesim --port 6443 --data-dir .demo/cluster
 
 # Everything on one machine: cluster, sample workspaces, JupyterHub at http://127.0.0.1:8000.
 # State in .demo/ (kept between runs). DEMO_ARGS="--port 8010" for another port.
 demo: install $(VENV)/.installed-demo
-	$(BIN)/lscsde-spawner demo --data-dir .demo $(DEMO_ARGS)
+	$(BIN)/lscsde-demo --data-dir .demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

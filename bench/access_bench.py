@@ -255,7 +255,7 @@ def settled_rss_mib() -> float:
 
 
 def _serve_cluster(conn: Connection) -> None:
-    from lscsde_spawner.localcluster import LocalCluster
+    from kubesim import LocalCluster
 
     logging.basicConfig(level=logging.WARNING)
     with LocalCluster() as c:
@@ -456,7 +456,7 @@ async def measure(
 
 
 def client_configuration(url: str) -> client.Configuration:
-    """Ours: the same configuration `lscsde_spawner.testing.client_configuration` builds."""
+    """Ours: the same configuration `kubesim.testing.client_configuration` builds."""
     cfg = client.Configuration()
     cfg.host = url
     return cfg

@@ -42,13 +42,13 @@ from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.testing import client_configuration
 
+from kubesim import LocalCluster
 from lscsde_spawner import access
 from lscsde_spawner.claims import user_claims
 from lscsde_spawner.kube.cache import WorkspaceCache
-from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
-from lscsde_spawner.testing import client_configuration
 from tests.hub.objects import install
 
 RESULTS = Path(__file__).parent / "results" / "claims.json"

@@ -17,9 +17,9 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.testing import client_configuration
 
-from lscsde_spawner.localcluster import LocalCluster
-from lscsde_spawner.testing import client_configuration
+from kubesim import LocalCluster
 
 NS = "default"
 

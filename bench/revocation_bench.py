@@ -65,13 +65,13 @@ from typing import Any
 import aiohttp
 from jupyterhub.tests.mocking import MockHub
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.apiserver.store import DELETED, Subscription
+from kubesim.testing import client_configuration
 
 from bench.spawn_bench import point_kube_config_at
-from lscsde_spawner.localcluster import LocalCluster
-from lscsde_spawner.localcluster.store import DELETED, Subscription
+from kubesim import LocalCluster
 from lscsde_spawner.revocation import DEBOUNCE, RunningServers
 from lscsde_spawner.spawner import WorkspaceSpawner
-from lscsde_spawner.testing import client_configuration
 from tests.hub.conftest import NAMESPACE, RunningHub, ensure_chp_on_path, hub_config
 from tests.hub.objects import bind, day, delete, events_about, install, patch, workspace
 

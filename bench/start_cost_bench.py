@@ -132,7 +132,7 @@ class _ByteMeter:
     def install(self) -> None:
         from aiohttp import web
 
-        from lscsde_spawner.localcluster import server as srv
+        from kubesim.apiserver import server as srv
 
         meter = self
         handle = srv.ApiServer.handle
@@ -168,7 +168,7 @@ class _ByteMeter:
 
 def _serve_cluster(conn: Connection) -> None:
     """The cluster process: a LocalCluster, answering `CostCluster` calls until ("stop",)."""
-    from lscsde_spawner.localcluster import LocalCluster
+    from kubesim import LocalCluster
 
     logging.basicConfig(level=logging.WARNING)
     meter = _ByteMeter()

@@ -1,4 +1,4 @@
-"""Run `lscsde-spawner demo` as a user does: a subprocess, stopped with a signal."""
+"""Run `lscsde-demo` as a user does: a subprocess, stopped with a signal."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from typing import Any
 
 import yaml
 
-SCRIPT = Path(sys.executable).parent / "lscsde-spawner"
+SCRIPT = Path(sys.executable).parent / "lscsde-demo"
 READY = re.compile(r"Ready in (?P<seconds>[\d.]+) s: open (?P<url>\S+) and log in")
 
 
 def demo_command(*args: str) -> list[str]:
     if SCRIPT.exists():
-        return [str(SCRIPT), "demo", *args]
-    return [sys.executable, "-m", "lscsde_spawner.cli", "demo", *args]
+        return [str(SCRIPT), *args]
+    return [sys.executable, "-m", "lscsde_demo.cli", *args]
 
 
 class DemoRun:

@@ -11,8 +11,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from lscsde_spawner.demo.apply import apply_crds, apply_sample
-from lscsde_spawner.demo.sample import NAMESPACE, sample
+from lscsde_demo.apply import apply_crds, apply_sample
+from lscsde_demo.sample import NAMESPACE, sample
 from lscsde_spawner.kube import customresources as cr
 from lscsde_spawner.models import API_VERSION
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from jupyterhub.app import JupyterHub
 
-from lscsde_spawner.demo.auth import DemoAuthenticator
-from lscsde_spawner.demo.runner import CONFIG_FILE
-from lscsde_spawner.demo.sample import GROUPS, USERS
+from lscsde_demo.auth import DemoAuthenticator
+from lscsde_demo.runner import CONFIG_FILE
+from lscsde_demo.sample import GROUPS, USERS
 from lscsde_spawner.spawner import WorkspaceSpawner
 
 

@@ -1,6 +1,6 @@
 """The demo in a real browser: headless Debian Chromium driven by Playwright.
 
-The real `lscsde-spawner demo` runs as a subprocess with the process runtime, so each server is
+The real `lscsde-demo` runs as a subprocess with the process runtime, so each server is
 a real jupyterhub-singleuser with JupyterLab. Alice and Bob share a workspace: a file Alice
 saves through JupyterLab lands in the workspace's volume and Bob sees it in his file browser.
 Carol has no workspace and no Start button. Alice's spawn page is saved as a screenshot in
@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from lscsde_spawner.demo.sample import NAMESPACE, OFFERED, PASSWORD, SHARED_WORKSPACE
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
+from lscsde_demo.sample import NAMESPACE, OFFERED, PASSWORD, SHARED_WORKSPACE
 
 from .conftest import free_port
 from .demorun import DemoRun, get_json

@@ -1,4 +1,4 @@
-"""`lscsde-spawner demo` as a subprocess, with the stub runtime (fast; no JupyterLab needed):
+"""`lscsde-demo` as a subprocess, with the stub runtime (fast; no JupyterLab needed):
 it gets ready, keeps its state across runs, stops cleanly on a signal, and explains a busy port.
 """
 
@@ -14,7 +14,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from lscsde_spawner.demo.sample import GROUPS, NAMESPACE, OFFERED, PASSWORD
+from lscsde_demo.sample import GROUPS, NAMESPACE, OFFERED, PASSWORD
 
 from .conftest import free_port
 from .demorun import DemoRun, demo_command, get_json

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from lscsde_spawner import access
-from lscsde_spawner.demo.sample import (
+from lscsde_demo.sample import (
     GROUPS,
     GROUPS_CLAIM,
     OFFERED,
@@ -17,6 +16,7 @@ from lscsde_spawner.demo.sample import (
     USERS,
     sample,
 )
+from lscsde_spawner import access
 from lscsde_spawner.models import (
     ALL_KINDS,
     AnalyticsDataSource,

@@ -38,7 +38,7 @@ from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 from traitlets.config import Config
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 CHP_BIN = REPO / "node_modules" / ".bin"

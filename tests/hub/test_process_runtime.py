@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.runtimes.process import ProcessRuntime
 
-from lscsde_spawner.localcluster import LocalCluster
-from lscsde_spawner.localcluster.runtime_process import ProcessRuntime
+from kubesim import LocalCluster
 
 from .conftest import NAMESPACE, RunningHub, StartHub
 from .objects import (
@@ -38,7 +38,7 @@ pytestmark = [
 
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    """This module's cluster runs real processes (lscsde_spawner.testing's does not)."""
+    """This module's cluster runs real processes (kubesim.testing's does not)."""
     with LocalCluster(data_dir=tmp_path / "cluster", runtime="process") as cluster:
         yield cluster
 

@@ -20,7 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from kubespawner import __version__ as kubespawner_version
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 
 from .conftest import IMAGE, NAMESPACE, RunningHub, StartHub
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.spawner import WorkspaceSpawner
 

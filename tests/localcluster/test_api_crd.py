@@ -6,7 +6,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 
 from .crds import GROUP, WIDGET_CRD, widget
 from .helpers import expect_status

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lscsde_spawner.localcluster import deepjson
+from kubesim.registry import deepjson
 
 SAMPLES = [
     '{"a": [1, -2.5e3, 0.0, true, false, null, "s\\n\\"\\\\\\u00e9\\ud83d\\ude00"], "b": {}}',

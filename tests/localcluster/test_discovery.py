@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 import pytest
+from kubesim.registry.resources import ALL_VERBS, Registry
 
-from lscsde_spawner.localcluster import discovery, openapi
-from lscsde_spawner.localcluster.resources import ALL_VERBS, Registry
+from kubesim.apiserver import discovery, openapi
 
 from .crds import crd_manifest
 

@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from kubesim.registry.kinds import QuantityError, canonical_quantity, parse_quantity
+from kubesim.registry.kinds_pod import POD_UPDATE_FORBIDDEN
+from kubesim.registry.resources import BUILTIN_TYPES, ResourceType
 
-from lscsde_spawner.localcluster import kinds
-from lscsde_spawner.localcluster.kinds import QuantityError, canonical_quantity, parse_quantity
-from lscsde_spawner.localcluster.kinds_pod import POD_UPDATE_FORBIDDEN
-from lscsde_spawner.localcluster.resources import BUILTIN_TYPES, ResourceType
+from kubesim.registry import kinds
 
 Obj = dict[str, Any]
 TYPES = {(rt.group, rt.plural): rt for rt in BUILTIN_TYPES}

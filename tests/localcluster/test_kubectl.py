@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 
 from .crds import WIDGET_CRD, widget
 

@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from kubesim.apiserver.api import Api
+from kubesim.apiserver.journal import Journal
+from kubesim.apiserver.store import Store
+from kubesim.node.kubelet import ContainerResult, Kubelet, qos_class
+from kubesim.registry.errors import ApiError
+from kubesim.registry.resources import Registry, ResourceType
+from kubesim.runtimes.stub import StubRuntime
 
-from lscsde_spawner.localcluster import kubelet as kubelet_module
-from lscsde_spawner.localcluster.api import Api
-from lscsde_spawner.localcluster.errors import ApiError
-from lscsde_spawner.localcluster.journal import Journal
-from lscsde_spawner.localcluster.kubelet import ContainerResult, Kubelet, qos_class
-from lscsde_spawner.localcluster.resources import Registry, ResourceType
-from lscsde_spawner.localcluster.runtime_stub import StubRuntime
-from lscsde_spawner.localcluster.store import Store
+from kubesim.node import kubelet as kubelet_module
 
 T = TypeVar("T")
 NS = "default"

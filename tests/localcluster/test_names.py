@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from lscsde_spawner.localcluster.names import (
+from kubesim.registry.names import (
     NAME_RULES,
     dns1035_label_errors,
     dns1123_label_errors,

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from lscsde_spawner.localcluster.errors import ApiError
-from lscsde_spawner.localcluster.patches import (
+from kubesim.apiserver.patches import (
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
 )
+from kubesim.registry.errors import ApiError
 
 # -- JSON merge patch (RFC 7386, appendix A) ----------------------------------------------------
 

@@ -15,11 +15,11 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
+from kubesim.runtimes.podinit import descendants
+from kubesim.runtimes.process import ProcessRuntime
+from kubesim.testing import client_configuration
 
-from lscsde_spawner.localcluster import LocalCluster
-from lscsde_spawner.localcluster.podinit import descendants
-from lscsde_spawner.localcluster.runtime_process import ProcessRuntime
-from lscsde_spawner.testing import client_configuration
+from kubesim import LocalCluster
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the process runtime needs Linux")
 
@@ -338,7 +338,7 @@ async def test_without_namespaces_mounts_are_links(tmp_path: Path) -> None:
 async def test_pods_stop_when_the_cluster_process_is_killed(tmp_path: Path) -> None:
     """kill -9 of the cluster's process leaves no server running (podinit's parent-death signal)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lscsde_spawner.cli", "local-cluster", "--runtime", "process",
+        sys.executable, "-m", "kubesim.cli", "--runtime", "process",
         "--allow-command", PYTHON, "--data-dir", str(tmp_path / "c"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

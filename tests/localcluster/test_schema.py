@@ -6,8 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-
-from lscsde_spawner.localcluster.schema import admit_custom_object, validate_crd
+from kubesim.registry.schema import admit_custom_object, validate_crd
 
 from .crds import crd_manifest
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from lscsde_spawner.localcluster.errors import ApiError
-from lscsde_spawner.localcluster.resources import BUILTIN_TYPES, ResourceType
-from lscsde_spawner.localcluster.selectors import (
+from kubesim.apiserver.selectors import (
     FieldRequirement,
     FieldSelector,
     LabelSelector,
@@ -17,6 +14,8 @@ from lscsde_spawner.localcluster.selectors import (
     field_value,
     selector_matches,
 )
+from kubesim.registry.errors import ApiError
+from kubesim.registry.resources import BUILTIN_TYPES, ResourceType
 
 LABEL_VALUE_MSG = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "

@@ -7,10 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from lscsde_spawner.localcluster.errors import ApiError
-from lscsde_spawner.localcluster.resources import Registry, ResourceType
-from lscsde_spawner.localcluster.tables import (
+from kubesim.apiserver.tables import (
     column_definitions,
     human_duration,
     object_table,
@@ -18,6 +15,8 @@ from lscsde_spawner.localcluster.tables import (
     to_table,
     wants_table,
 )
+from kubesim.registry.errors import ApiError
+from kubesim.registry.resources import Registry, ResourceType
 
 from .crds import crd_manifest
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
 from tests.hub.conftest import NAMESPACE, RunningHub, StartHub, login
 from tests.hub.objects import (

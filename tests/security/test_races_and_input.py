@@ -13,7 +13,7 @@ from jupyterhub import orm
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from lscsde_spawner.localcluster import LocalCluster
+from kubesim import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION
 from tests.hub.conftest import NAMESPACE, RunningHub, StartHub
 from tests.hub.objects import (

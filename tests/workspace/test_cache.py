@@ -12,11 +12,12 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.testing import client_configuration
 
+from kubesim import LocalCluster
 from lscsde_spawner.crds import load_crds
 from lscsde_spawner.kube import cache as cache_module
 from lscsde_spawner.kube.cache import WorkspaceCache
-from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import (
     GROUP,
     VERSION,
@@ -25,7 +26,6 @@ from lscsde_spawner.models import (
     AnalyticsWorkspace,
     AnalyticsWorkspaceBinding,
 )
-from lscsde_spawner.testing import client_configuration
 from lscsde_spawner.usernames import USER_LABEL, exact, username_label
 
 NS = "default"

@@ -12,7 +12,9 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubesim.testing import client_configuration
 
+from kubesim import LocalCluster
 from lscsde_spawner.crds import load_crds
 from lscsde_spawner.kube import (
     JSON_PATCH,
@@ -30,7 +32,6 @@ from lscsde_spawner.kube import (
     workspaces,
 )
 from lscsde_spawner.kube.events import ACCESS_REFUSED, SERVER_STARTED, truncate_utf8
-from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import (
     GROUP,
     VERSION,
@@ -40,7 +41,6 @@ from lscsde_spawner.models import (
     AnalyticsWorkspace,
     AnalyticsWorkspaceBinding,
 )
-from lscsde_spawner.testing import client_configuration
 
 from ..localcluster.helpers import expect_status
 

@@ -23,9 +23,9 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import BaseModel
 
+from kubesim import LocalCluster
 from lscsde_spawner.cli import main
 from lscsde_spawner.crds import MANIFESTS, crds_yaml, load_crds
-from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import (
     GROUP,
     VERSION,

@@ -19,9 +19,9 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from kubesim import LocalCluster
 from lscsde_spawner.kube import MalformedObject, workspace_bindings, workspaces
 from lscsde_spawner.kube.cache import WorkspaceCache
-from lscsde_spawner.localcluster import LocalCluster
 from lscsde_spawner.models import GROUP, VERSION, AnalyticsWorkspace, Unreadable
 
 from .test_cache import (

@@ -1,0 +1,408 @@
+"""A container runtime that runs each container's command as a local process.
+
+Used by the demo, so that a real `jupyterhub-singleuser` serves JupyterLab for each pod:
+
+- the command (`command` + `args`, `$(VAR)` expanded) runs with the pod's environment, where the
+  any-address `0.0.0.0` is rewritten into the pod's IP, so each server listens on its own IP;
+- each container has a root directory, `STATE/pods/NS/POD-UID/CONTAINER/root`; its
+  `workingDir` (default `home`, /home/jovyan) and each volume mountPath are paths inside it, and
+  `HOME` is `root/home/jovyan`;
+- a PersistentVolumeClaim is the directory `STATE/volumes/<volumeName>` (`pvc-<uid>`), kept when
+  the claim is deleted (as with reclaimPolicy Retain);
+- `podinit.py` is each container's first process: it bind-mounts the volumes in a private mount
+  namespace where the platform allows it (read-only mounts are then enforced by the kernel), or
+  links them otherwise; it runs the command as runAsUser/runAsGroup/fsGroup when we are root;
+- only allow-listed commands run (default `jupyterhub-singleuser`): the embedded API has no
+  authentication, and a pod must not become a way to run any program on the host;
+- deleting the pod sends SIGTERM, then after the grace period SIGKILL to the process and every
+  descendant (podinit is a child subreaper, so none escapes by daemonising).
+
+Output goes to `kubectl logs`; an exit is reported to the kubelet with its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubesim.runtimes import podinit
+from kubesim.runtimes.base import (
+    ContainerExit,
+    ContainerResult,
+    ContainerRuntime,
+    ExitHandler,
+    container_named,
+)
+from kubesim.runtimes.container_spec import (
+    ContainerConfigError,
+    Lookup,
+    VolumeDirs,
+    container_argv,
+    container_env,
+    container_mounts,
+)
+from kubesim.runtimes.stub import LogBuffer, read_logs
+
+log = logging.getLogger(__name__)
+
+PODINIT = Path(podinit.__file__)
+DEFAULT_COMMANDS = ("jupyterhub-singleuser",)
+ISOLATIONS = ("auto", "namespace", "links")
+PASSED_THROUGH = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")  # of the host's environment
+
+
+@functools.cache
+def namespace_isolation_works() -> bool:
+    """Whether this platform gives us a private mount namespace with read-only bind mounts."""
+    if sys.platform != "linux":
+        return False
+    probe = subprocess.run(
+        [sys.executable, "-I", str(PODINIT), "--probe"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@dataclass
+class _Container:
+    name: str
+    log: LogBuffer = field(default_factory=LogBuffer)
+    previous: LogBuffer | None = None
+    process: asyncio.subprocess.Process | None = None
+    container_id: str = ""
+    watcher: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Pod:
+    namespace: str
+    name: str
+    uid: str
+    directory: Path
+    containers: dict[str, _Container] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    uid: int | None
+    gid: int | None
+    groups: list[int]
+
+
+class ProcessRuntime(ContainerRuntime):
+    """Runs allow-listed container commands as local processes bound to their pod IPs."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None,
+        lookup: Lookup,
+        *,
+        allowed_commands: Iterable[str] = DEFAULT_COMMANDS,
+        isolation: str = "auto",
+        home: str = "/home/jovyan",
+        node_name: str = "local-node",
+    ) -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
+        self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="lscsde-pods-")
+        self.state_dir = Path(self._tmp.name if self._tmp else state_dir or "").resolve()
+        self.lookup = lookup
+        self.allowed_commands = tuple(allowed_commands)
+        self.home = home
+        self.node_name = node_name
+        if isolation == "auto":
+            isolation = "namespace" if namespace_isolation_works() else "links"
+            if isolation == "links":
+                log.warning(
+                    "process runtime: no mount namespace here; volumes are linked and read-only "
+                    "mounts are not enforced"
+                )
+        self.isolation = isolation
+        self._pods: dict[str, _Pod] = {}
+        self._on_exit: ExitHandler | None = None
+        bin_dir = os.path.dirname(sys.executable)  # the environment the hub itself runs in
+        self.path = os.pathsep.join([bin_dir, os.environ.get("PATH", os.defpath)])
+
+    @property
+    def claims_dir(self) -> Path:
+        return self.state_dir / "volumes"
+
+    def set_exit_handler(self, handler: ExitHandler) -> None:
+        self._on_exit = handler
+
+    # -- starting ------------------------------------------------------------------------------
+
+    async def start_pod(self, pod: dict[str, Any], pod_ip: str) -> dict[str, ContainerResult]:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        old = self._pods.pop(meta["uid"], None)
+        if old is not None:
+            await self._stop(old, 0)
+        ns = meta.get("namespace") or ""
+        directory = self.state_dir / "pods" / ns / f"{meta['name']}-{meta['uid']}"
+        sp = self._pods[meta["uid"]] = _Pod(ns, meta["name"], meta["uid"], directory)
+        results: dict[str, ContainerResult] = {}
+        for c in spec.get("initContainers") or []:
+            result = await self._run(sp, pod, c, pod_ip)
+            container = sp.containers[c["name"]]
+            if result.state == "running" and container.watcher is not None:
+                await asyncio.shield(container.watcher)
+                code = container.process.returncode if container.process else 1
+                result = ContainerResult.terminated(code or 0, result.container_id)
+            results[c["name"]] = result
+            if result.state != "terminated" or result.exit_code != 0:
+                return results  # the containers wait for the init containers
+        for c in spec.get("containers") or []:
+            results[c["name"]] = await self._run(sp, pod, c, pod_ip)
+        return results
+
+    async def restart_container(
+        self, pod: dict[str, Any], pod_ip: str, container: str
+    ) -> ContainerResult:
+        sp = self._pods.get(pod["metadata"]["uid"])
+        spec = container_named(pod, container)
+        if sp is None or spec is None:
+            return ContainerResult.waiting("CreateContainerError", "no such container")
+        old = sp.containers.get(container)
+        if old is not None:
+            await self._halt(old, 0)
+        return await self._run(sp, pod, spec, pod_ip)
+
+    async def _run(
+        self, sp: _Pod, pod: dict[str, Any], c: dict[str, Any], pod_ip: str
+    ) -> ContainerResult:
+        old = sp.containers.get(c["name"])
+        container = _Container(c["name"], previous=old.log if old else None)
+        sp.containers[c["name"]] = container
+        container.container_id = f"process://{secrets.token_hex(32)}"
+        try:
+            init_spec = self._init_spec(sp, pod, c, pod_ip)
+        except ContainerConfigError as e:
+            container.log.close()
+            return ContainerResult.waiting("CreateContainerConfigError", str(e))
+        except _StartError as e:
+            container.log.write(str(e))
+            container.log.close()
+            return ContainerResult.terminated(128, container.container_id, "StartError", str(e))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # isolated: the script's directory holds modules that shadow the stdlib's
+            str(PODINIT),
+            "-",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # out of the hub's terminal: Ctrl-C is the kubelet's to relay
+            cwd=init_spec["root"],
+            env={"PATH": self.path},
+        )
+        container.process = process
+        assert process.stdin is not None
+        # Through a pipe, not a file: the environment holds the server's API token.
+        process.stdin.write(json.dumps(init_spec).encode())
+        await process.stdin.drain()
+        process.stdin.close()
+        container.watcher = asyncio.create_task(self._watch(sp, container, process))
+        return ContainerResult.running(container.container_id)
+
+    def _init_spec(
+        self, sp: _Pod, pod: dict[str, Any], c: dict[str, Any], pod_ip: str
+    ) -> dict[str, Any]:
+        env = container_env(pod, c, pod_ip, self.node_name, self.lookup)
+        argv = container_argv(c, env, pod_ip)
+        if not argv:
+            raise _StartError(
+                "the process runtime needs an explicit command or args: the image's entrypoint "
+                "is not known here"
+            )
+        argv[0] = self._executable(argv[0])
+        who = self._identity(pod, c)
+        root = sp.directory / c["name"] / "root"
+        dirs = VolumeDirs(self.claims_dir, sp.directory)
+        mounts = container_mounts(pod, c, dirs, self.lookup)
+        home = root / self.home.lstrip("/")
+        cwd = root / str(c.get("workingDir") or self.home).lstrip("/")
+        tmp = root / "tmp"
+        for d in (root, home, cwd, tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o1777)
+        # In a user namespace the container's user is us, seen as runAsUser; otherwise root
+        # switches to runAsUser, who needs its directories, and fsGroup on writable volumes.
+        user_namespace = self.isolation == "namespace"
+        if not user_namespace and os.geteuid() == 0:
+            if who.uid is not None:
+                for d in {home, cwd}:
+                    os.chown(d, who.uid, who.gid if who.gid is not None else -1)
+            fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+            for m in mounts:
+                if fs_group is not None and not m.read_only and m.source.is_dir():
+                    _apply_fs_group(m.source, int(fs_group))
+        full_env = {
+            **{k: os.environ[k] for k in PASSED_THROUGH if k in os.environ},
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            **env,
+            "PATH": self.path,  # the host's programs are the image's here
+        }
+        return {
+            "isolation": self.isolation,
+            "userNamespace": user_namespace,
+            "root": str(root),
+            "mounts": [m.as_json() for m in mounts],
+            "argv": argv,
+            "env": full_env,
+            "cwd": str(cwd),
+            "uid": who.uid if who.uid is not None else 0,
+            "gid": who.gid if who.gid is not None else 0,
+            "groups": who.groups,
+            "parentPid": os.getpid(),
+        }
+
+    def _executable(self, command: str) -> str:
+        name = os.path.basename(command)
+        if name not in self.allowed_commands:
+            allowed = ", ".join(self.allowed_commands) or "none"
+            raise _StartError(
+                f'exec: "{command}": not a command the process runtime runs (allowed: {allowed})'
+            )
+        found = shutil.which(name, path=self.path)
+        if found is None:
+            raise _StartError(f'exec: "{command}": executable file not found in $PATH')
+        if "/" in command and os.path.realpath(command) != os.path.realpath(found):
+            raise _StartError(f'exec: "{command}": not the allowed {name} ({found})')
+        return found
+
+    @staticmethod
+    def _identity(pod: dict[str, Any], c: dict[str, Any]) -> _Identity:
+        pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
+        sc = c.get("securityContext") or {}
+        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        gid = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+        if non_root and not uid:
+            raise ContainerConfigError(
+                "container has runAsNonRoot and image will run as root (set runAsUser)"
+            )
+        groups = [int(g) for g in pod_sc.get("supplementalGroups") or []]
+        if pod_sc.get("fsGroup") is not None:
+            groups.insert(0, int(pod_sc["fsGroup"]))
+        return _Identity(
+            int(uid) if uid is not None else None, int(gid) if gid is not None else None, groups
+        )
+
+    async def _watch(
+        self, sp: _Pod, container: _Container, process: asyncio.subprocess.Process
+    ) -> None:
+        assert process.stdout is not None
+        try:
+            async for raw in process.stdout:
+                container.log.write(raw.decode(errors="replace"))
+        finally:
+            code = await process.wait()
+            container.log.close()
+        code = 128 - code if code < 0 else code  # podinit itself killed by a signal
+        if self._on_exit is not None:
+            self._on_exit(ContainerExit(sp.namespace, sp.name, sp.uid, container.name, code))
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    async def stop_pod(self, pod: dict[str, Any], grace: float) -> None:
+        sp = self._pods.get(pod["metadata"]["uid"])
+        if sp is not None:
+            await self._stop(sp, grace)
+
+    async def remove_pod(self, pod: dict[str, Any]) -> None:
+        sp = self._pods.pop(pod["metadata"]["uid"], None)
+        if sp is None:
+            return
+        await self._stop(sp, 0)
+        # The container's own files go with it; volumes live elsewhere, and links are not
+        # followed (mounts exist only inside the container's namespace).
+        await asyncio.to_thread(shutil.rmtree, sp.directory, True)
+
+    async def _stop(self, sp: _Pod, grace: float) -> None:
+        await asyncio.gather(*(self._halt(c, grace) for c in sp.containers.values()))
+
+    async def _halt(self, container: _Container, grace: float) -> None:
+        process = container.process
+        if process is None or process.returncode is not None:
+            return
+        if grace > 0:
+            _signal(process.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), grace)
+        if process.returncode is None:
+            # Children first: podinit, while alive, would otherwise reap and replace nothing.
+            podinit.kill_all([*podinit.descendants(process.pid), process.pid])
+        await process.wait()
+        if container.watcher is not None:
+            await asyncio.gather(container.watcher, return_exceptions=True)
+
+    def logs(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        *,
+        follow: bool,
+        tail_lines: int | None,
+        timestamps: bool,
+        previous: bool,
+    ) -> AsyncIterator[str]:
+        sp = self._pods.get(pod["metadata"].get("uid", ""))
+        c = sp.containers.get(container) if sp else None
+        buffer = (c.previous if previous else c.log) if c else None
+        return read_logs(buffer, follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+
+    async def close(self) -> None:
+        pods = list(self._pods.values())
+        # The kubelet has already stopped its pods, with its shutdown grace: this is the rest.
+        await asyncio.gather(*(self._stop(sp, 0) for sp in pods))
+        self._pods.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+class _StartError(Exception):
+    """The command cannot be started: runc's StartError (exit code 128)."""
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _apply_fs_group(path: Path, gid: int) -> None:
+    """The kubelet's fsGroup: group-owned, group-writable, setgid directories.
+
+    Skipped when the volume's root already matches (fsGroupChangePolicy OnRootMismatch).
+    """
+    st = path.stat()
+    if st.st_gid == gid and st.st_mode & 0o2070 == 0o2070:
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [*dirnames, *filenames]:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chown(p, -1, gid)
+                mode = os.stat(p).st_mode
+                os.chmod(p, mode | (0o2070 if os.path.isdir(p) else 0o060))
+    os.chown(path, -1, gid)
+    path.chmod(path.stat().st_mode | 0o2070)
+
+
+__all__ = ["DEFAULT_COMMANDS", "ProcessRuntime", "namespace_isolation_works"]

@@ -1,0 +1,53 @@
+"""The demo hub's configuration: WorkspaceSpawner against the embedded cluster.
+
+``jupyterhub_config.py`` beside this module calls ``configure(c)``. The ports and the cluster's
+URL come on the command line from the demo runner (``runner.hub_command``), so two demos can run
+side by side. The settings are those a zero-to-jupyterhub deployment uses, except for loopback
+addresses.
+"""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from lscsde_spawner.spawner import WorkspaceSpawner
+
+from .auth import DemoAuthenticator
+from .sample import GROUPS, NAMESPACE
+
+
+def configure(c: Config) -> None:
+    c.JupyterHub.spawner_class = WorkspaceSpawner
+    c.JupyterHub.authenticator_class = DemoAuthenticator
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_connect_ip = "127.0.0.1"  # pods run on loopback addresses too
+    # Files (database, cookie secret, proxy pid) go in the working directory: .demo/hub.
+    c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = "jupyterhub_cookie_secret"
+    c.JupyterHub.cleanup_servers = True  # stopping the demo stops everyone's server
+    # The demo's groups (dave is in cardiac-team, which a claim binding grants a workspace to).
+    # JupyterHub only adds: a member removed here stays in the group in the hub's database.
+    c.JupyterHub.load_groups = {
+        group: {"users": list(members)} for group, members in GROUPS.items()
+    }
+
+    c.KubeSpawner.namespace = NAMESPACE
+    c.KubeSpawner.image = "quay.io/jupyter/base-notebook:2024-05-01"  # each workspace sets its own
+    c.KubeSpawner.image_pull_policy = "IfNotPresent"
+    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    # The user and group of the Jupyter docker stacks, as zero-to-jupyterhub sets them.
+    c.KubeSpawner.uid = 1000
+    c.KubeSpawner.gid = 100
+    c.KubeSpawner.fs_gid = 100
+    c.KubeSpawner.working_dir = "/home/jovyan"
+    c.KubeSpawner.default_url = "/lab"  # a workspace's defaultUri wins
+    # A first JupyterLab start on a small machine can take a while.
+    c.KubeSpawner.start_timeout = 60
+    c.KubeSpawner.http_timeout = 60
+    c.KubeSpawner.delete_grace_period = 5  # let Jupyter save and stop cleanly
+    c.KubeSpawner.k8s_api_request_timeout = 10
+    c.KubeSpawner.k8s_api_request_retry_timeout = 30
+
+
+__all__ = ["configure"]

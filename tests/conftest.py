@@ -1,1 +1,0 @@
-pytest_plugins = ["lscsde_spawner.testing"]
