@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -63,9 +64,9 @@ class LocalCluster:
     `c.kubeconfig`, `c.requests` (request log and counters) and `c.faults` (fault injection).
 
     `runtime="stub"` (the default) answers HTTP on container ports; `runtime="process"` runs
-    each container's command as a local process (runtime_process.py), only for the commands in
+    each container's command as a local process (runtimes/process.py), only for the commands in
     `allowed_commands`; PVC directories and pod roots go under `data_dir` (or a temporary
-    directory). `isolation` is "auto", "namespace" or "links" (podinit.py).
+    directory). `isolation` is "auto", "namespace" or "links" (runtimes/podinit.py).
     """
 
     def __init__(
@@ -123,12 +124,12 @@ class LocalCluster:
             self.kubelet = Kubelet(self.api, runtime, shutdown_grace=grace)
         self.server = ApiServer(
             self.api,
-            kubelet=self.kubelet,
+            logs=self.kubelet,
             faults=self.faults,
             requests=self.requests,
             bookmark_interval=self.bookmark_interval,
         )
-        self.faults._cutter = self._cut_watches_threadsafe
+        self.faults.cutter = self._cut_watches_threadsafe
         self._runner = web.AppRunner(
             self.server.app,
             handle_signals=False,
@@ -140,9 +141,7 @@ class LocalCluster:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # the one the system chose, for port 0
         self.url = f"http://{self.host}:{self.port}"
         self.server.address = f"{self.host}:{self.port}"
         if self.kubelet is not None:
@@ -234,9 +233,9 @@ class LocalCluster:
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout=30)
 
-    def _cut_watches_threadsafe(self, pattern: Any) -> int:
+    def _cut_watches_threadsafe(self, pattern: re.Pattern[str]) -> int:
         assert self.server is not None
-        return self.call(self.server._cut_watches, pattern)
+        return self.call(self.server.cut_watches, pattern)
 
     def __enter__(self) -> LocalCluster:
         return self.start()

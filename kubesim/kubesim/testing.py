@@ -1,6 +1,7 @@
 """pytest fixtures: a fresh embedded cluster per test (or per module).
 
-Enable with `pytest_plugins = ["lscsde_spawner.testing"]` in a conftest.py.
+Installing kubesim registers them with pytest (the `pytest11` entry point `kubesim`), so a test
+only names them; `kube_client` needs the `kubesim[pytest]` extra.
 """
 
 from __future__ import annotations

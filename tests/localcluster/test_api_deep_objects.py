@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.testing import client_configuration
 
 from kubesim import LocalCluster
 from kubesim.registry import deepjson
+from kubesim.testing import client_configuration
 
 from .crds import GROUP, WIDGET_CRD, widget
 

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.testing import client_configuration
 
 from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 
 from .crds import GROUP, WIDGET_CRD, widget
 from .helpers import expect_status

@@ -9,9 +9,9 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
-from kubesim.testing import client_configuration
 
 from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 
 
 def cm(name: str, **labels: str) -> dict[str, Any]:

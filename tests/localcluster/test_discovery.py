@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 import pytest
-from kubesim.registry.resources import ALL_VERBS, Registry
 
 from kubesim.apiserver import discovery, openapi
+from kubesim.registry.resources import ALL_VERBS, Registry
 
 from .crds import crd_manifest
 

@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from kubesim.registry.kinds import QuantityError, canonical_quantity, parse_quantity
-from kubesim.registry.kinds_pod import POD_UPDATE_FORBIDDEN
-from kubesim.registry.resources import BUILTIN_TYPES, ResourceType
 
 from kubesim.registry import kinds
+from kubesim.registry.datamaps import base64_error
+from kubesim.registry.pod_validation import POD_UPDATE_FORBIDDEN
+from kubesim.registry.pvc import PVC_SPEC_IMMUTABLE
+from kubesim.registry.quantities import QuantityError, canonical_quantity, parse_quantity
+from kubesim.registry.resources import BUILTIN_TYPES, ResourceType
 
 Obj = dict[str, Any]
 TYPES = {(rt.group, rt.plural): rt for rt in BUILTIN_TYPES}
@@ -811,7 +813,7 @@ def volume_name(p: Obj) -> None:
     p["spec"]["volumeName"] = "pvc-other"
 
 
-PVC_FORBIDDEN = f"spec: Forbidden: {kinds.PVC_SPEC_IMMUTABLE}"
+PVC_FORBIDDEN = f"spec: Forbidden: {PVC_SPEC_IMMUTABLE}"
 
 
 @pytest.mark.parametrize(
@@ -933,7 +935,7 @@ def test_secret_validation(body: Obj, expected: list[str]) -> None:
     ],
 )
 def test_base64_errors(value: str, expected: str | None) -> None:
-    assert kinds.base64_error(value) == expected
+    assert base64_error(value) == expected
 
 
 def change_type(s: Obj) -> None:

@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+
 from kubesim.apiserver.api import Api
 from kubesim.apiserver.journal import Journal
 from kubesim.apiserver.store import Store
 from kubesim.node.kubelet import ContainerResult, Kubelet, qos_class
+from kubesim.node.pod_ips import POD_IPS
 from kubesim.registry.errors import ApiError
 from kubesim.registry.resources import Registry, ResourceType
 from kubesim.runtimes.stub import StubRuntime
-
-from kubesim.node import kubelet as kubelet_module
 
 T = TypeVar("T")
 NS = "default"
@@ -210,7 +210,7 @@ async def test_pods_get_distinct_ips(node: Node) -> None:
 
 async def test_ip_of_a_stored_pod_is_not_reused(node: Node) -> None:
     # A finished pod (e.g. loaded from disk) still holds the IP the allocator would pick next.
-    upcoming = str(ipaddress.IPv4Address(kubelet_module._IPS._next))
+    upcoming = POD_IPS.upcoming
     node.create_pod("done")
     await node.running("done")
     done = node.pod("done")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from kubesim.registry.names import (
     NAME_RULES,
     dns1035_label_errors,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from kubesim.apiserver.patches import (
     apply_json_patch,
     apply_merge_patch,

@@ -15,11 +15,11 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
+
+from kubesim import LocalCluster
 from kubesim.runtimes.podinit import descendants
 from kubesim.runtimes.process import ProcessRuntime
 from kubesim.testing import client_configuration
-
-from kubesim import LocalCluster
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the process runtime needs Linux")
 

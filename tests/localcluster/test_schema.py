@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from kubesim.registry.schema import admit_custom_object, validate_crd
 
 from .crds import crd_manifest

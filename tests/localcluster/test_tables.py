@@ -7,14 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubesim.apiserver.tables import (
-    column_definitions,
-    human_duration,
-    object_table,
-    parse_time,
-    to_table,
-    wants_table,
-)
+
+from kubesim.apiserver.cells import human_duration, parse_time
+from kubesim.apiserver.tables import column_definitions, object_table, to_table, wants_table
 from kubesim.registry.errors import ApiError
 from kubesim.registry.resources import Registry, ResourceType
 

@@ -1,0 +1,1 @@
+"""The embedded API server: the verbs over an in-memory store, served over HTTP by aiohttp."""

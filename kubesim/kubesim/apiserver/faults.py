@@ -90,7 +90,7 @@ class Faults:
         self._lock = threading.Lock()
         self.rules: list[FaultRule] = []
         # Set by the server: closes the open watches whose path matches, returns how many.
-        self._cutter: Callable[[re.Pattern[str]], int] | None = None
+        self.cutter: Callable[[re.Pattern[str]], int] | None = None
 
     def fail(
         self,
@@ -126,9 +126,9 @@ class Faults:
 
     def cut_watches(self, path: str = ".*") -> int:
         """Close the open watch streams whose path matches; returns how many were cut."""
-        if self._cutter is None:
+        if self.cutter is None:
             return 0
-        return self._cutter(re.compile(path))
+        return self.cutter(re.compile(path))
 
     def clear(self) -> None:
         with self._lock:

@@ -17,6 +17,11 @@ import jsonpointer
 from kubesim.registry import deepjson
 from kubesim.registry.errors import ApiError, FieldError, bad_request, invalid
 
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply, which is not served
+
 # The server caps JSON patches (maxJSONPatchOperations).
 MAX_JSON_PATCH_OPERATIONS = 10000
 
@@ -51,7 +56,8 @@ def _as_object(result: Any) -> dict[str, Any]:
 def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
     """RFC 6902 (add, remove, replace, move, copy, test)."""
     if patch is None:  # decodes to an empty patch
-        return deepjson.deepcopy(obj)
+        unchanged: dict[str, Any] = deepjson.deepcopy(obj)
+        return unchanged
     if not isinstance(patch, list):
         raise bad_request(
             f"json: cannot unmarshal {_go_kind(patch)} into Go value of type jsonpatch.Patch"

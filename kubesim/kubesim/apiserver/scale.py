@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.apiserver.api import JSON_PATCH, MERGE_PATCH, Api
-from kubesim.apiserver.patches import apply_json_patch, apply_merge_patch
+from kubesim.apiserver.api import Api
+from kubesim.apiserver.patches import JSON_PATCH, MERGE_PATCH, apply_json_patch, apply_merge_patch
 from kubesim.registry.errors import FieldError, bad_request, invalid, unsupported_media_type
 from kubesim.registry.resources import ResourceType
 

@@ -1,4 +1,8 @@
-"""HTTP serving of the embedded Kubernetes API (aiohttp): paths, queries, bodies, streams."""
+"""HTTP serving of the embedded Kubernetes API (aiohttp): dispatch of paths to the verbs.
+
+Routing is in routing.py, parameters and bodies in httpio.py, the verbs themselves in api.py;
+container logs come from a `LogSource` (logs.py) that the cluster passes in.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +10,60 @@ import asyncio
 import logging
 import random
 import re
-from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kubesim.apiserver import discovery, openapi, tables
-from kubesim.apiserver.api import APPLY_PATCH, Api, ListOptions, WriteOptions
+from kubesim.apiserver.api import Api
 from kubesim.apiserver.faults import Faults, RequestLog, RequestRecord, now
+from kubesim.apiserver.httpio import (
+    delete_options,
+    field_selector,
+    json_response,
+    list_options,
+    query_bool,
+    query_int,
+    read_body,
+    read_patch,
+    status_response,
+    write_options,
+)
+from kubesim.apiserver.logs import LogSource, serve_logs
+from kubesim.apiserver.patches import APPLY_PATCH
+from kubesim.apiserver.routing import Target, request_verb, resolve
 from kubesim.apiserver.scale import get_scale, update_scale
-from kubesim.apiserver.selectors import FieldSelector, LabelSelector
+from kubesim.apiserver.selectors import LabelSelector
 from kubesim.apiserver.watch import WatchOptions, WatchStream
-from kubesim.node.kubelet import Kubelet
 from kubesim.registry import deepjson
-from kubesim.registry.errors import ApiError, bad_request, method_not_allowed, resource_not_found
+from kubesim.registry.errors import ApiError, method_not_allowed, resource_not_found
 from kubesim.registry.resources import ResourceType
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # etcd's object limit is 1.5 MiB; leave room for a patch of one
-TRUE = {"1", "t", "T", "true", "True", "TRUE"}
-FALSE = {"0", "f", "F", "false", "False", "FALSE"}
-NAMESPACE_SUBRESOURCES = {"status", "finalize"}
-
-
-@dataclass
-class Target:
-    rt: ResourceType
-    namespace: str | None
-    name: str | None
-    sub: str | None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.rt.plural}/{self.sub}" if self.sub else self.rt.plural
 
 
 class ApiServer:
+    """The aiohttp application serving `api`; `logs` serves pods/log (None: no node)."""
+
     def __init__(
         self,
         api: Api,
         *,
-        kubelet: Kubelet | None = None,
+        logs: LogSource | None = None,
         faults: Faults | None = None,
         requests: RequestLog | None = None,
         bookmark_interval: float = 60.0,
     ) -> None:
         self.api = api
-        self.kubelet = kubelet
+        self.logs = logs
         self.faults = faults or Faults()
         self.requests = requests or RequestLog()
         self.bookmark_interval = bookmark_interval
         self.address = "127.0.0.1:0"
         self._watches: dict[WatchStream, str] = {}
-        self.faults._cutter = self._cut_watches
+        self.faults.cutter = self.cut_watches
         self.app = web.Application(client_max_size=MAX_BODY)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
 
@@ -70,9 +73,9 @@ class ApiServer:
         verb, resource, namespace = "", "", None
         status = 500
         try:
-            target = self._resolve(request.path)
+            target = self.resolve(request.path)
             if target is not None:
-                verb = _verb(request, target)
+                verb = request_verb(request, target)
                 resource, namespace = target.resource, target.namespace
             latency, fault = self.faults.check(verb, request.path)
             if latency:
@@ -87,14 +90,14 @@ class ApiServer:
             return response
         except ApiError as err:
             status = err.code
-            return _status_response(err)
+            return status_response(err)
         except (ConnectionResetError, asyncio.CancelledError):
             status = 499  # the client went away; nothing to answer
             raise
         except Exception:  # a bug here must not take the server down
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             status = 500
-            return _status_response(ApiError(500, "InternalError", "internal server error"))
+            return status_response(ApiError(500, "InternalError", "internal server error"))
         finally:
             self.requests.record(
                 RequestRecord(
@@ -109,34 +112,9 @@ class ApiServer:
                 )
             )
 
-    def _resolve(self, path: str) -> Target | None:
+    def resolve(self, path: str) -> Target | None:
         """The resource a path names; None for non-resource paths (discovery, health)."""
-        parts = [p for p in path.split("/") if p]
-        if len(parts) >= 3 and parts[0] == "api":
-            group, version, rest = "", parts[1], parts[2:]
-        elif len(parts) >= 4 and parts[0] == "apis":
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
-            return None
-        if not self.api.registry.in_group_version(group, version):
-            raise resource_not_found()
-        namespace = None
-        if (
-            rest[0] == "namespaces"
-            and len(rest) >= 3
-            and not (not group and len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES)
-        ):
-            namespace, rest = rest[1], rest[2:]
-        rt = self.api.registry.get(group, version, rest[0])
-        if rt is None or len(rest) > 3:
-            raise resource_not_found()
-        if namespace is not None and not rt.namespaced:
-            raise resource_not_found()
-        name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else None
-        if sub is not None and sub not in rt.subresources:
-            raise resource_not_found()
-        return Target(rt, namespace, name, sub)
+        return resolve(self.api.registry, path)
 
     def _non_resource(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -171,7 +149,7 @@ class ApiServer:
         content_type = discovery.discovery_content_type(request.headers.get("Accept", ""))
         if content_type is None:
             raise ApiError(406, "NotAcceptable", "only application/json is served")
-        return _json_response(doc, content_type=content_type)
+        return json_response(doc, content_type=content_type)
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -180,36 +158,36 @@ class ApiServer:
         if t.rt.namespaced and t.namespace is None and verb not in ("list", "watch"):
             raise method_not_allowed()
         if t.sub == "log":
-            return await self._log(request, t)
+            return await serve_logs(request, self.api, t, self.logs)
         if t.sub == "scale":
             assert t.name is not None
             if verb == "get":
-                return _json_response(get_scale(api, t.rt, t.namespace, t.name))
+                return json_response(get_scale(api, t.rt, t.namespace, t.name))
             if verb in ("update", "patch"):
-                body = await _body(request) if verb == "update" else await _raw_patch(request)
+                body = await read_body(request) if verb == "update" else await read_patch(request)
                 scale = update_scale(
                     api, t.rt, t.namespace, t.name, body,
                     request.content_type if verb == "patch" else None,
                 )  # fmt: skip
-                return _json_response(scale)
+                return json_response(scale)
             raise method_not_allowed()
         if verb == "list":
-            return self._render(request, t.rt, api.list(t.rt, t.namespace, _list_options(q, t.rt)))
+            return self._render(request, t.rt, api.list(t.rt, t.namespace, list_options(q, t.rt)))
         if verb == "watch":
             return await self._watch(request, t)
         if verb == "get":
             assert t.name is not None
             return self._render(request, t.rt, api.get(t.rt, t.namespace, t.name))
-        opts = _write_options(q)
+        opts = write_options(q)
         if verb == "create":
-            obj = api.create(t.rt, t.namespace, await _body(request), opts)
-            return _json_response(obj, status=201, warnings=opts.warnings)
+            obj = api.create(t.rt, t.namespace, await read_body(request), opts)
+            return json_response(obj, status=201, warnings=opts.warnings)
         if verb == "update":
             assert t.name is not None
             obj = api.update(
-                t.rt, t.namespace, t.name, await _body(request), opts, subresource=t.sub
+                t.rt, t.namespace, t.name, await read_body(request), opts, subresource=t.sub
             )
-            return _json_response(obj, warnings=opts.warnings)
+            return json_response(obj, warnings=opts.warnings)
         if verb == "patch":
             assert t.name is not None
             if request.content_type == APPLY_PATCH:
@@ -219,13 +197,13 @@ class ApiServer:
                     "server-side apply (application/apply-patch+yaml) is not supported by the "
                     "embedded API server; use client-side apply",
                 )
-            patch = await _raw_patch(request)
+            patch = await read_patch(request)
             obj = api.patch(
                 t.rt, t.namespace, t.name, patch, request.content_type, opts, subresource=t.sub
             )
-            return _json_response(obj, warnings=opts.warnings)
+            return json_response(obj, warnings=opts.warnings)
         if verb in ("delete", "deletecollection"):
-            options = await _delete_options(request)
+            options = await delete_options(request)
             kwargs: dict[str, Any] = {
                 "grace_period": options.get("gracePeriodSeconds"),
                 "preconditions": options.get("preconditions"),
@@ -234,19 +212,19 @@ class ApiServer:
             }
             if verb == "delete":
                 assert t.name is not None
-                return _json_response(api.delete(t.rt, t.namespace, t.name, **kwargs))
-            return _json_response(
-                api.delete_collection(t.rt, t.namespace, _list_options(q, t.rt), **kwargs)
+                return json_response(api.delete(t.rt, t.namespace, t.name, **kwargs))
+            return json_response(
+                api.delete_collection(t.rt, t.namespace, list_options(q, t.rt), **kwargs)
             )
         raise method_not_allowed()
 
     def _render(self, request: web.Request, rt: ResourceType, doc: dict[str, Any]) -> web.Response:
         table_version = tables.wants_table(request.headers.get("Accept", ""))
         if table_version is None:
-            return _json_response(doc)
+            return json_response(doc)
         include = request.query.get("includeObject", "Metadata")
         if "items" not in doc:
-            return _json_response(
+            return json_response(
                 tables.object_table(rt, doc, include_object=include, table_version=table_version)
             )
         items = doc["items"]
@@ -256,22 +234,24 @@ class ApiServer:
             rt, items, list_meta=doc["metadata"], include_object=include,
             table_version=table_version,
         )  # fmt: skip
-        return _json_response(table)
+        return json_response(table)
 
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
         q = request.query
         timeout = (
-            float(_int(q, "timeoutSeconds") or 0)
+            float(query_int(q, "timeoutSeconds") or 0)
             or random.uniform(1800, 3600)  # as the real server spreads reconnects
         )
         opts = WatchOptions(
             labels=LabelSelector.parse(q.get("labelSelector")),
-            fields=_field_selector(q, t.rt, t.name),
+            fields=field_selector(q, t.rt, t.name),
             resource_version=q.get("resourceVersion"),
             timeout=timeout,
-            bookmarks=_bool(q, "allowWatchBookmarks"),
+            bookmarks=query_bool(q, "allowWatchBookmarks"),
             bookmark_interval=self.bookmark_interval,
-            send_initial_events=_bool(q, "sendInitialEvents") if "sendInitialEvents" in q else None,
+            send_initial_events=(
+                query_bool(q, "sendInitialEvents") if "sendInitialEvents" in q else None
+            ),
         )
         stream = WatchStream(self.api, t.rt, t.namespace, opts)
         table_version = tables.wants_table(request.headers.get("Accept", ""))
@@ -299,209 +279,9 @@ class ApiServer:
             stream.subscription.close()
         return response
 
-    def _cut_watches(self, pattern: re.Pattern[str]) -> int:
+    def cut_watches(self, pattern: re.Pattern[str]) -> int:
+        """Close the open watches whose path matches (fault injection); returns how many."""
         cut = [s for s, path in list(self._watches.items()) if pattern.search(path)]
         for stream in cut:
             stream.subscription.close("cut by fault injection")
         return len(cut)
-
-    async def _log(self, request: web.Request, t: Target) -> web.StreamResponse:
-        if request.method != "GET":
-            raise method_not_allowed()
-        assert t.name is not None
-        pod = self.api.get(t.rt, t.namespace, t.name)
-        if self.kubelet is None:
-            raise bad_request(f'pod "{t.name}" has no kubelet to serve its logs')
-        q = request.query
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        container = q.get("container")
-        if container is None:
-            if len(containers) != 1:
-                raise bad_request(
-                    f"a container name must be specified for pod {t.name}, choose one of: "
-                    f"[{' '.join(str(c) for c in containers)}]"
-                )
-            container = containers[0]
-        elif container not in containers:
-            raise bad_request(f"container {container} is not valid for pod {t.name}")
-        follow = _bool(q, "follow")
-        lines = self.kubelet.logs(
-            pod, str(container), follow=follow, tail_lines=_int(q, "tailLines"),
-            timestamps=_bool(q, "timestamps"), previous=_bool(q, "previous"),
-        )  # fmt: skip
-        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        await response.prepare(request)
-        try:
-            async for line in lines:
-                await response.write(line.encode())
-        except ConnectionResetError:
-            pass
-        return response
-
-
-# -- request parsing ------------------------------------------------------------------------
-
-
-def _verb(request: web.Request, t: Target) -> str:
-    method = request.method
-    if method in ("GET", "HEAD"):
-        if t.name is None or t.sub == "log":
-            if t.name is None and _bool(request.query, "watch"):
-                return "watch"
-            return "list" if t.name is None else "get"
-        return "watch" if _bool(request.query, "watch") else "get"
-    if method == "POST":
-        if t.name is not None:
-            raise method_not_allowed()
-        return "create"
-    if method == "PUT":
-        if t.name is None:
-            raise method_not_allowed()
-        return "update"
-    if method == "PATCH":
-        if t.name is None:
-            raise method_not_allowed()
-        return "patch"
-    if method == "DELETE":
-        if t.sub is not None:
-            raise method_not_allowed()
-        return "delete" if t.name is not None else "deletecollection"
-    raise method_not_allowed()
-
-
-def _bool(q: Any, key: str) -> bool:
-    value = q.get(key)
-    if value is None or value == "":
-        return False
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise bad_request(f'invalid boolean value for {key}: "{value}"')
-
-
-def _int(q: Any, key: str) -> int | None:
-    value = q.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise bad_request(f'{key}: invalid value "{value}": must be an integer') from None
-
-
-def _field_selector(q: Any, rt: ResourceType, name: str | None = None) -> FieldSelector:
-    text = q.get("fieldSelector") or ""
-    if name is not None:
-        # A watch on one object is a watch on the collection with a name selector.
-        text = ",".join(filter(None, [f"metadata.name={name}", text]))
-    return FieldSelector.parse(text, rt.selectable_fields, rt.plural)
-
-
-def _list_options(q: Any, rt: ResourceType) -> ListOptions:
-    return ListOptions(
-        labels=LabelSelector.parse(q.get("labelSelector")),
-        fields=_field_selector(q, rt),
-        limit=_int(q, "limit") or 0,
-        continue_token=q.get("continue") or None,
-        resource_version=q.get("resourceVersion"),
-        resource_version_match=q.get("resourceVersionMatch") or None,
-    )
-
-
-def _write_options(q: Any) -> WriteOptions:
-    dry_run = q.getall("dryRun", [])
-    for value in dry_run:
-        if value != "All":
-            raise bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
-    validation = q.get("fieldValidation") or "Warn"
-    if validation not in ("Strict", "Warn", "Ignore"):
-        raise bad_request(
-            f'fieldValidation: Unsupported value: "{validation}": supported values: '
-            '"Ignore", "Strict", "Warn"'
-        )
-    return WriteOptions(dry_run=bool(dry_run), field_validation=validation)
-
-
-async def _read_text(request: web.Request) -> str:
-    try:
-        return await request.text()
-    except UnicodeDecodeError:
-        raise bad_request("the request body is not valid UTF-8") from None
-
-
-async def _body(request: web.Request) -> Any:
-    """A create/update body: JSON (or YAML, which a real server also accepts)."""
-    ctype = request.content_type
-    text = await _read_text(request)
-    if ctype in ("application/json", "application/octet-stream", ""):
-        try:
-            return deepjson.loads(text)
-        except ValueError as err:  # JSONDecodeError, or an integer of over 4,300 digits
-            raise bad_request(f"json parse error: {err}") from None
-    if ctype in ("application/yaml", "application/x-yaml"):
-        try:
-            body = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise bad_request(f"yaml parse error: {err}") from None
-        except RecursionError:  # PyYAML recurses (Go's YAML decoder would allow 10,000 levels)
-            raise bad_request("yaml parse error: nested too deeply") from None
-        return deepjson.replace_lone_surrogates(body) if "\\" in text else body
-    raise ApiError(
-        415,
-        "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f'application/json, application/yaml (got "{ctype}")',
-    )
-
-
-async def _raw_patch(request: web.Request) -> Any:
-    text = await _read_text(request)
-    try:
-        return deepjson.loads(text)
-    except ValueError as err:
-        raise bad_request(f"json parse error in patch: {err}") from None
-
-
-async def _delete_options(request: web.Request) -> dict[str, Any]:
-    """DeleteOptions from the body and the query (the query wins, as on a real server)."""
-    options: dict[str, Any] = {}
-    if request.can_read_body:
-        text = await _read_text(request)
-        if text.strip():
-            try:
-                body = deepjson.loads(text)
-            except ValueError as err:
-                raise bad_request(f"json parse error in DeleteOptions: {err}") from None
-            if not isinstance(body, dict):
-                raise bad_request("DeleteOptions must be a JSON object")
-            options.update(body)
-    q = request.query
-    grace = _int(q, "gracePeriodSeconds")
-    if grace is not None:
-        options["gracePeriodSeconds"] = grace
-    if q.get("propagationPolicy"):
-        options["propagationPolicy"] = q["propagationPolicy"]
-    if q.getall("dryRun", []):
-        options["dryRun"] = q.getall("dryRun")
-    if options.get("propagationPolicy") not in (None, "Orphan", "Background", "Foreground"):
-        raise bad_request(f"propagationPolicy: Unsupported value: {options['propagationPolicy']!r}")
-    return options
-
-
-def _json_response(
-    doc: Any,
-    *,
-    status: int = 200,
-    content_type: str = "application/json",
-    warnings: list[str] | None = None,
-) -> web.Response:
-    headers = {"Content-Type": content_type}
-    response = web.Response(body=deepjson.dumps(doc).encode(), status=status, headers=headers)
-    for warning in warnings or ():
-        response.headers.add("Warning", f'299 - "{warning}"'.replace("\n", " "))
-    return response
-
-
-def _status_response(err: ApiError) -> web.Response:
-    return _json_response(err.status(), status=err.code)

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubesim.apiserver.api import Api, _parse_rv
+from kubesim.apiserver.api import Api
+from kubesim.apiserver.listing import parse_rv
 from kubesim.apiserver.selectors import FieldSelector, LabelSelector
 from kubesim.apiserver.store import ADDED, DELETED, MODIFIED, Change, Subscription
 from kubesim.registry import kinds
@@ -58,7 +59,7 @@ class WatchStream:
         if initial is None:
             initial = rv in (None, "", "0")
         try:
-            start = _parse_rv(rv)
+            start = parse_rv(rv)
             if initial:
                 for obj in store.items(self.rt.storage_key, ns):
                     if self._matches(obj):

@@ -1,0 +1,1 @@
+"""The simulated node: scheduler, kubelet and PVC binder, writing through the API."""

@@ -2,16 +2,16 @@
 
 The node watches pods and PVCs through the store (like an informer) and writes back through
 `Api.system_write`, so clients see the status changes, events and watch traffic of a real
-single-node cluster. Containers are run by a pluggable `ContainerRuntime` (container_runtime.py):
-`StubRuntime` serves each container port with a tiny HTTP responder; a process runtime can run
-the real commands.
+single-node cluster. Containers are run by a pluggable `ContainerRuntime` (runtimes/base.py):
+`StubRuntime` serves each container port with a tiny HTTP responder; `ProcessRuntime` runs the
+real commands. Pod IPs come from pod_ips.py; the API server reads logs through `Kubelet.logs`.
 
 Work is level-triggered and serialised per pod: a change only marks the pod dirty, and one
 worker per pod re-reads the stored object and does what it needs now. A failure is logged and
 the pod retried later; it never stops the node.
 
 Simplifications: one node that fits every pod (nodeSelector, affinity, taints and resources are
-not considered); PersistentVolumes are not served (node_controllers.py); no probes, so a running
+not considered); PersistentVolumes are not served (controllers.py); no probes, so a running
 container is ready; init containers run inside `start_pod` and are not retried; Linux routes all
 of 127.0.0.0/8 to loopback, other systems may need aliases for pod IPs.
 """
@@ -19,10 +19,7 @@ of 127.0.0.0/8 to loopback, other systems may need aliases for pod IPs.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +27,7 @@ from typing import Any
 from kubesim.apiserver.api import Api, now_rfc3339
 from kubesim.apiserver.store import Subscription, object_key
 from kubesim.node.controllers import Writer, bind_claim, schedule_pod
+from kubesim.node.pod_ips import POD_IPS, tcp_ports
 from kubesim.node.pod_status import (
     TERMINAL,
     Status,
@@ -40,8 +38,15 @@ from kubesim.node.pod_status import (
     terminated_state,
     uid,
 )
-from kubesim.registry.kinds_pod import parse_quantity, qos_class
-from kubesim.runtimes.base import ContainerExit, ContainerResult, ContainerRuntime, ExitHandler
+from kubesim.registry.pod_resources import qos_class
+from kubesim.registry.quantities import parse_quantity
+from kubesim.runtimes.base import (
+    ContainerExit,
+    ContainerResult,
+    ContainerRuntime,
+    ExitHandler,
+    read_logs,
+)
 from kubesim.runtimes.stub import StubRuntime
 
 log = logging.getLogger(__name__)
@@ -50,63 +55,6 @@ Key = tuple[str, str]  # (namespace, name)
 PODS = ("", "pods")
 PVCS = ("", "persistentvolumeclaims")
 MAX_BACKOFF = 300  # seconds, the kubelet's cap on CrashLoopBackOff
-
-
-class _IpPool:
-    """Pod IPs in 127.0.0.0/8 (never 127.0.0.1), unique across the kubelets of this process."""
-
-    FIRST = int(ipaddress.IPv4Address("127.1.0.2"))
-    LAST = int(ipaddress.IPv4Address("127.255.255.254"))
-
-    def __init__(self) -> None:
-        self._used: set[str] = set()
-        # Each process starts in its own 127.N.0.0/16 (N from the pid), so embedded clusters
-        # of concurrent processes (parallel test runs, a demo) rarely even probe the same IPs.
-        self._next = self.FIRST + (os.getpid() % 254) * 65536
-
-    def allocate(self, taken: set[str], ports: list[int]) -> str:
-        # Round-robin rather than lowest-free: a just-freed IP is not handed out again at once.
-        for _ in range(self.LAST - self.FIRST + 1):
-            ip = str(ipaddress.IPv4Address(self._next))
-            self._next = self.FIRST if self._next >= self.LAST else self._next + 1
-            if ip not in self._used and ip not in taken and _ports_free(ip, ports):
-                self._used.add(ip)
-                return ip
-        raise RuntimeError("no free pod IP in 127.0.0.0/8")
-
-    def claim(self, ip: str) -> bool:
-        if ip in self._used:
-            return False
-        self._used.add(ip)
-        return True
-
-    def release(self, ip: str) -> None:
-        self._used.discard(ip)
-
-
-_IPS = _IpPool()
-
-
-def _ports_free(ip: str, ports: list[int]) -> bool:
-    """Whether nothing listens on ip:port, e.g. a pod of another process's embedded cluster."""
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the runtime binds
-            try:
-                sock.bind((ip, port))
-            except OSError:
-                return False
-    return True
-
-
-def _tcp_ports(pod: dict[str, Any]) -> list[int]:
-    spec = pod.get("spec") or {}
-    return [
-        int(p["containerPort"])
-        for c in spec.get("containers") or []
-        for p in c.get("ports") or []
-        if p.get("containerPort") and (p.get("protocol") or "TCP") == "TCP"
-    ]
 
 
 @dataclass
@@ -186,7 +134,7 @@ class Kubelet:
             *(self._stop_runtime(run, self.shutdown_grace) for run in self._runs.values())
         )
         for run in self._runs.values():
-            _IPS.release(run.ip)
+            POD_IPS.release(run.ip)
         self._runs.clear()
         self._workers.clear()
         self._dirty.clear()
@@ -291,13 +239,13 @@ class Kubelet:
         status = pod.get("status") or {}
         ip = status.get("podIP")
         resumed = bool(ip) and status.get("phase") == "Running"  # the node restarted
-        if ip and not _IPS.claim(ip):
+        if ip and not POD_IPS.claim(ip):
             log.warning("kubelet: pod IP %s of %s/%s is in use; assigning another", ip, *key)
             ip = None
         if not ip:
             # Never the IP of a pod that still exists, whatever its phase (e.g. from disk).
             taken = {(p.get("status") or {}).get("podIP") for p in self.api.store.items(PODS)}
-            ip = _IPS.allocate({t for t in taken if t}, _tcp_ports(pod))
+            ip = POD_IPS.allocate({t for t in taken if t}, tcp_ports(pod))
         run = _Run(uid(pod), ip, pod, *initial_statuses(pod, fresh=not resumed))
         self._runs[key] = run
         if not resumed:
@@ -454,7 +402,7 @@ class Kubelet:
         if self._runs.get(key) is run:
             del self._runs[key]
         if run.ip:
-            _IPS.release(run.ip)
+            POD_IPS.release(run.ip)
             try:
                 await self.runtime.remove_pod(run.pod)
             except Exception:
@@ -493,7 +441,7 @@ class Kubelet:
         Not a coroutine, so the refusal comes before the HTTP response starts.
         """
         if not check_log_access(pod, container, previous=previous):
-            return _no_lines()
+            return read_logs(None)  # an unscheduled pod: no lines, and no error
         return self.runtime.logs(
             pod,
             container,
@@ -502,11 +450,6 @@ class Kubelet:
             timestamps=timestamps,
             previous=previous,
         )
-
-
-async def _no_lines() -> AsyncIterator[str]:
-    return
-    yield  # makes this an async generator
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubesim.apiserver.api import now_rfc3339
 from kubesim.registry.errors import bad_request
-from kubesim.registry.kinds_pod import qos_class
+from kubesim.registry.pod_resources import qos_class
 
 HOST_IP = "127.0.0.1"
 TERMINAL = ("Succeeded", "Failed")

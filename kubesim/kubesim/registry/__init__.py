@@ -1,0 +1,20 @@
+"""The registry: what the served kinds are and how each built-in kind behaves.
+
+It knows names, field errors, quantities, CRD schemas and one strategy per built-in kind (or
+family of kinds), and imports nothing from the API server, the node or the runtimes above it.
+The strategies are assembled here, one module per kind; `kinds.py` applies them.
+"""
+
+from __future__ import annotations
+
+from kubesim.registry import datamaps, events, namespaces, pod, pvc, services
+from kubesim.registry.strategy import Strategies
+
+STRATEGIES: Strategies = {
+    **pod.STRATEGIES,
+    **pvc.STRATEGIES,
+    **namespaces.STRATEGIES,
+    **services.STRATEGIES,
+    **datamaps.STRATEGIES,
+    **events.STRATEGIES,
+}

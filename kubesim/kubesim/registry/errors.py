@@ -104,19 +104,26 @@ class FieldError:
         "FieldValueForbidden": "Forbidden",
         "FieldValueTooLong": "Too long",
         "FieldValueDuplicate": "Duplicate value",
+        "FieldValueNotFound": "Not found",
         "FieldValueTypeInvalid": "Invalid value",
         "FieldValueTooMany": "Too many",
     }
-
-    def text(self) -> str:
-        label = self._LABELS.get(self.kind, "Invalid value")
-        out = f"{self.field}: {label}"
-        if self.kind in (
+    # The kinds field.Error prints with their bad value (Required, Forbidden, TooLong omit it).
+    _SHOWN = frozenset(
+        {
             "FieldValueInvalid",
             "FieldValueNotSupported",
             "FieldValueTypeInvalid",
             "FieldValueTooMany",
-        ):
+            "FieldValueDuplicate",
+            "FieldValueNotFound",
+        }
+    )
+
+    def text(self) -> str:
+        label = self._LABELS.get(self.kind, "Invalid value")
+        out = f"{self.field}: {label}"
+        if self.kind in self._SHOWN:
             out += f": {_go_repr(self.value)}"
         if self.detail:
             out += f": {self.detail}"

@@ -8,10 +8,11 @@ Lengths are counted in UTF-8 bytes, as Go's len() does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from kubesim.registry.errors import FieldError
+from kubesim.registry.field import invalid, invalid_each, too_long, type_invalid
 
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -19,8 +20,6 @@ DNS1035_LABEL_MAX_LENGTH = 63
 QUALIFIED_NAME_MAX_LENGTH = 63
 LABEL_VALUE_MAX_LENGTH = 63
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * (1 << 10)
-# field.TooLong's detail before Kubernetes 1.31 (newer servers say "may not be more than").
-TOO_LONG_DETAIL = "must have at most {} bytes"
 
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
@@ -152,6 +151,22 @@ def label_value_errors(value: str) -> list[str]:
     return errs
 
 
+def port_name_errors(name: str) -> list[str]:
+    """validation.IsValidPortName (IANA_SVC_NAME)."""
+    errs = []
+    if len(name) > 15:
+        errs.append(max_len_error(15))
+    if not re.fullmatch(r"[-a-z0-9]+", name):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", name):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errs.append("must not contain consecutive hyphens")
+    if name[:1] == "-" or name[-1:] == "-":
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
 def path_segment_errors(value: str, prefix: bool = False) -> list[str]:
     """path.ValidatePathSegmentName: the generic check every object's name gets."""
     if not prefix and value in (".", ".."):
@@ -211,12 +226,7 @@ def name_errors(value: str, rule: str = "subdomain", *, prefix: bool = False) ->
 
 
 def _type_error(path: str, value: Any, type_name: str) -> FieldError:
-    return FieldError(path, "FieldValueTypeInvalid", f"must be of type {type_name}", value)
-
-
-def _invalid(path: str, value: Any, messages: Iterable[str]) -> list[FieldError]:
-    """One field.Invalid per message, as the upstream validators report them."""
-    return [FieldError(path, "FieldValueInvalid", m, value) for m in messages]
+    return type_invalid(path, value, f"must be of type {type_name}")
 
 
 def _string_map(
@@ -237,8 +247,8 @@ def _string_map(
 def _validate_labels(labels: dict[str, str], path: str) -> list[FieldError]:
     errs = []
     for key, value in labels.items():
-        errs += _invalid(path, key, qualified_name_errors(key))
-        errs += _invalid(path, value, label_value_errors(value))
+        errs += invalid_each(path, key, qualified_name_errors(key))
+        errs += invalid_each(path, value, label_value_errors(value))
     return errs
 
 
@@ -246,11 +256,10 @@ def _validate_annotations(annotations: dict[str, str], path: str) -> list[FieldE
     errs = []
     for key in annotations:
         # Annotation keys are qualified names, except that case does not matter.
-        errs += _invalid(path, key, qualified_name_errors(key.lower()))
+        errs += invalid_each(path, key, qualified_name_errors(key.lower()))
     size = sum(_blen(k) + _blen(v) for k, v in annotations.items())
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
-        detail = TOO_LONG_DETAIL.format(TOTAL_ANNOTATION_SIZE_LIMIT)
-        errs.append(FieldError(path, "FieldValueTooLong", detail))
+        errs.append(too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT))
     return errs
 
 
@@ -270,12 +279,12 @@ def _validate_owner_references(refs: Any, path: str) -> list[FieldError]:
         version = api_version.split("/")[-1] if api_version.count("/") <= 1 else ""
         group = api_version.split("/")[0] if api_version.count("/") == 1 else ""
         if not version:
-            errs += _invalid(f"{path}.apiVersion", api_version, ["version must not be empty"])
+            errs.append(invalid(f"{path}.apiVersion", api_version, "version must not be empty"))
         for key, value in (("kind", kind), ("name", ref.get("name")), ("uid", ref.get("uid"))):
             if not value:
-                errs += _invalid(f"{path}.{key}", value or "", ["must not be empty"])
+                errs.append(invalid(f"{path}.{key}", value or "", "must not be empty"))
         if (group, version, kind) == ("", "v1", "Event"):
-            errs += _invalid(path, ref, ["/v1, Kind=Event is disallowed from being an owner"])
+            errs.append(invalid(path, ref, "/v1, Kind=Event is disallowed from being an owner"))
         if ref.get("controller") is True:
             current = f"{kind}/{ref.get('name') or ''}"
             if controller:
@@ -283,7 +292,7 @@ def _validate_owner_references(refs: Any, path: str) -> list[FieldError]:
                     'Only one reference can have Controller set to true. Found "true" in '
                     f"references for {controller} and {current}"
                 )
-                errs += _invalid(path, refs, [detail])
+                errs.append(invalid(path, refs, detail))
             else:
                 controller = current
     return errs
@@ -297,12 +306,12 @@ def _validate_finalizers(finalizers: Any, path: str) -> list[FieldError]:
     errs = []
     for i, name in enumerate(finalizers):
         if isinstance(name, str):
-            errs += _invalid(path, name, qualified_name_errors(name))
+            errs += invalid_each(path, name, qualified_name_errors(name))
         else:
             errs.append(_type_error(f"{path}[{i}]", name, "string"))
     if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         detail = "finalizer orphan and foregroundDeletion cannot be both set"
-        errs += _invalid(path, finalizers, [detail])
+        errs.append(invalid(path, finalizers, detail))
     return errs
 
 
@@ -324,13 +333,13 @@ def validate_object_meta(
         if value is None or value == "":
             continue
         if isinstance(value, str):
-            errs += _invalid(f"{path}.{key}", value, name_fn(value, prefix))
+            errs += invalid_each(f"{path}.{key}", value, name_fn(value, prefix))
         else:
             errs.append(_type_error(f"{path}.{key}", value, "string"))
     namespace = meta.get("namespace")
     if namespaced and namespace:
         if isinstance(namespace, str):
-            errs += _invalid(f"{path}.namespace", namespace, dns1123_label_errors(namespace))
+            errs += invalid_each(f"{path}.namespace", namespace, dns1123_label_errors(namespace))
         else:
             errs.append(_type_error(f"{path}.namespace", namespace, "string"))
     generation = meta.get("generation")
@@ -338,9 +347,8 @@ def validate_object_meta(
         if isinstance(generation, bool) or not isinstance(generation, int):
             errs.append(_type_error(f"{path}.generation", generation, "integer"))
         elif generation < 0:
-            errs += _invalid(
-                f"{path}.generation", generation, ["must be greater than or equal to 0"]
-            )
+            detail = "must be greater than or equal to 0"
+            errs.append(invalid(f"{path}.generation", generation, detail))
     labels, type_errs = _string_map(meta, "labels", f"{path}.labels")
     errs += type_errs + _validate_labels(labels, f"{path}.labels")
     annotations, type_errs = _string_map(meta, "annotations", f"{path}.annotations")

@@ -1,0 +1,1 @@
+"""Container runtimes the simulated kubelet runs pods with: a stub, and local processes."""

@@ -2,15 +2,21 @@
 
 The kubelet owns pod status, events and restart policy; a runtime only starts and stops
 containers, keeps their output, and reports containers that exit on their own. `StubRuntime`
-(runtime_stub.py) serves container ports with tiny HTTP responders; a process runtime would run
-each container's command as a local process bound to the pod IP.
+(stub.py) serves container ports with tiny HTTP responders; `ProcessRuntime` (process.py) runs
+each container's command as a local process bound to the pod IP. What both do alike lives here in
+`RuntimeBase`: their pods by uid, each container's output (`LogBuffer`), reading it for
+`kubectl logs`, restarts, stopping, and reporting exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from abc import abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -105,10 +111,197 @@ class ContainerRuntime(Protocol):
         """Stop everything: the kubelet is stopping."""
 
 
+def rfc3339nano(ns: int) -> str:
+    """A UTC timestamp as Go's time.RFC3339Nano formats it (trailing zeros trimmed)."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    fraction = f"{nanos:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
+
+
+class LogBuffer:
+    """The output of one container instance: bounded, with followers that see new lines."""
+
+    def __init__(self, max_lines: int = 10_000) -> None:
+        self._lines: deque[tuple[int, str]] = deque(maxlen=max_lines)
+        self._dropped = 0  # lines that fell off the front, so follower positions stay valid
+        self._changed = asyncio.Event()
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        now = time.time_ns()
+        for line in text.splitlines():
+            if len(self._lines) == self._lines.maxlen:
+                self._dropped += 1
+            self._lines.append((now, line))
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def read(
+        self, *, follow: bool, tail_lines: int | None, timestamps: bool
+    ) -> AsyncIterator[str]:
+        end = self._dropped + len(self._lines)
+        everything = tail_lines is None or tail_lines < 0  # kubectl's --tail=-1
+        pos = self._dropped if everything else max(self._dropped, end - (tail_lines or 0))
+        while True:
+            changed = self._changed
+            while pos < self._dropped + len(self._lines):
+                pos = max(pos, self._dropped)
+                stamp, line = self._lines[pos - self._dropped]
+                pos += 1
+                yield f"{rfc3339nano(stamp)} {line}\n" if timestamps else f"{line}\n"
+            if not follow or self.closed:
+                return
+            await changed.wait()
+
+
+def read_logs(
+    buffer: LogBuffer | None,
+    *,
+    follow: bool = False,
+    tail_lines: int | None = None,
+    timestamps: bool = False,
+) -> AsyncIterator[str]:
+    """A container's lines; none for a container that never ran (or whose output is gone)."""
+    if buffer is None:
+        buffer = LogBuffer()
+        buffer.close()
+    return buffer.read(follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+
+
+@dataclass(kw_only=True)
+class Container:
+    """One instance of a container a runtime started; subclasses add how it runs."""
+
+    name: str
+    container_id: str = ""
+    log: LogBuffer = field(default_factory=LogBuffer)
+    previous: LogBuffer | None = None  # the output of the instance before a restart
+
+
+C = TypeVar("C", bound=Container)
+
+
+@dataclass
+class Pod(Generic[C]):
+    """A pod a runtime runs: its identity and its containers' latest instances by name."""
+
+    namespace: str
+    name: str
+    uid: str
+    containers: dict[str, C] = field(default_factory=dict)
+
+    def add(self, container: C) -> C:
+        """Record a (re)started container; the output of the one it replaces stays previous."""
+        old = self.containers.get(container.name)
+        if old is not None:
+            container.previous = old.log
+        self.containers[container.name] = container
+        return container
+
+
+class RuntimeBase(ContainerRuntime, Generic[C]):
+    """What the runtimes here share; a subclass starts pods and runs and halts one container."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, Pod[C]] = {}  # by metadata.uid
+        self._on_exit: ExitHandler | None = None
+
+    def set_exit_handler(self, handler: ExitHandler) -> None:
+        self._on_exit = handler
+
+    def _report_exit(self, sp: Pod[C], container: str, exit_code: int, reason: str = "") -> None:
+        if self._on_exit is not None:
+            exit_ = ContainerExit(sp.namespace, sp.name, sp.uid, container, exit_code, reason)
+            self._on_exit(exit_)
+
+    @abstractmethod
+    async def _run(
+        self, sp: Pod[C], pod: dict[str, Any], spec: dict[str, Any], pod_ip: str
+    ) -> ContainerResult:
+        """Start a new instance of one of the pod's containers."""
+
+    @abstractmethod
+    async def _halt(self, container: C, grace: float) -> None:
+        """Stop one container instance (SIGTERM, then kill after `grace`); close its log."""
+
+    async def _removed(self, sp: Pod[C]) -> None:
+        """The pod is gone and stopped: drop what the runtime kept of it besides output."""
+
+    async def _new_pod(self, pod: dict[str, Any]) -> Pod[C]:
+        """Record a pod about to start, stopping what an earlier start of it left running."""
+        meta = pod["metadata"]
+        old = self._pods.pop(meta["uid"], None)
+        if old is not None:
+            await self._stop(old, 0)
+        sp: Pod[C] = Pod(meta.get("namespace") or "", meta["name"], meta["uid"])
+        self._pods[meta["uid"]] = sp
+        return sp
+
+    async def restart_container(
+        self, pod: dict[str, Any], pod_ip: str, container: str
+    ) -> ContainerResult:
+        sp = self._pods.get(pod["metadata"]["uid"])
+        spec = container_named(pod, container)
+        if sp is None or spec is None:
+            return ContainerResult.waiting("CreateContainerError", "no such container")
+        old = sp.containers.get(container)
+        if old is not None:
+            await self._halt(old, 0)
+        return await self._run(sp, pod, spec, pod_ip)
+
+    async def stop_pod(self, pod: dict[str, Any], grace: float) -> None:
+        sp = self._pods.get(pod["metadata"]["uid"])
+        if sp is not None:
+            await self._stop(sp, grace)
+
+    async def remove_pod(self, pod: dict[str, Any]) -> None:
+        sp = self._pods.pop(pod["metadata"]["uid"], None)
+        if sp is not None:
+            await self._stop(sp, 0)
+            await self._removed(sp)
+
+    async def _stop(self, sp: Pod[C], grace: float) -> None:
+        await asyncio.gather(*(self._halt(c, grace) for c in sp.containers.values()))
+
+    def logs(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        *,
+        follow: bool,
+        tail_lines: int | None,
+        timestamps: bool,
+        previous: bool,
+    ) -> AsyncIterator[str]:
+        sp = self._pods.get(pod["metadata"].get("uid", ""))
+        c = sp.containers.get(container) if sp else None
+        buffer = (c.previous if previous else c.log) if c else None
+        return read_logs(buffer, follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+
+    async def close(self) -> None:
+        # The kubelet has already stopped its pods, with its shutdown grace: this is the rest.
+        await asyncio.gather(*(self._stop(sp, 0) for sp in self._pods.values()))
+        self._pods.clear()
+
+
 __all__ = [
+    "Container",
     "ContainerExit",
     "ContainerResult",
     "ContainerRuntime",
     "ExitHandler",
+    "LogBuffer",
+    "Pod",
+    "RuntimeBase",
     "container_named",
+    "read_logs",
+    "rfc3339nano",
 ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kubesim.registry.kinds_pod import parse_quantity
+from kubesim.registry.quantities import parse_quantity
 
 Lookup = Callable[[str, str, str], "dict[str, Any] | None"]  # (plural, namespace, name)
 ANY_ADDRESS = "0.0.0.0"

@@ -34,19 +34,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubesim.runtimes import podinit
-from kubesim.runtimes.base import (
-    ContainerExit,
-    ContainerResult,
-    ContainerRuntime,
-    ExitHandler,
-    container_named,
-)
+from kubesim.runtimes.base import Container, ContainerResult, Pod, RuntimeBase
 from kubesim.runtimes.container_spec import (
     ContainerConfigError,
     Lookup,
@@ -55,7 +49,6 @@ from kubesim.runtimes.container_spec import (
     container_env,
     container_mounts,
 )
-from kubesim.runtimes.stub import LogBuffer, read_logs
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +72,10 @@ def namespace_isolation_works() -> bool:
     return probe.returncode == 0
 
 
-@dataclass
-class _Container:
-    name: str
-    log: LogBuffer = field(default_factory=LogBuffer)
-    previous: LogBuffer | None = None
+@dataclass(kw_only=True)
+class _Container(Container):
     process: asyncio.subprocess.Process | None = None
-    container_id: str = ""
-    watcher: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Pod:
-    namespace: str
-    name: str
-    uid: str
-    directory: Path
-    containers: dict[str, _Container] = field(default_factory=dict)
+    watcher: asyncio.Task[None] | None = None  # reads its output until it exits
 
 
 @dataclass(frozen=True)
@@ -105,7 +85,7 @@ class _Identity:
     groups: list[int]
 
 
-class ProcessRuntime(ContainerRuntime):
+class ProcessRuntime(RuntimeBase[_Container]):
     """Runs allow-listed container commands as local processes bound to their pod IPs."""
 
     def __init__(
@@ -118,6 +98,7 @@ class ProcessRuntime(ContainerRuntime):
         home: str = "/home/jovyan",
         node_name: str = "local-node",
     ) -> None:
+        super().__init__()
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="lscsde-pods-")
@@ -134,8 +115,6 @@ class ProcessRuntime(ContainerRuntime):
                     "mounts are not enforced"
                 )
         self.isolation = isolation
-        self._pods: dict[str, _Pod] = {}
-        self._on_exit: ExitHandler | None = None
         bin_dir = os.path.dirname(sys.executable)  # the environment the hub itself runs in
         self.path = os.pathsep.join([bin_dir, os.environ.get("PATH", os.defpath)])
 
@@ -143,19 +122,15 @@ class ProcessRuntime(ContainerRuntime):
     def claims_dir(self) -> Path:
         return self.state_dir / "volumes"
 
-    def set_exit_handler(self, handler: ExitHandler) -> None:
-        self._on_exit = handler
+    def _directory(self, sp: Pod[_Container]) -> Path:
+        """The pod's own files: its containers' root directories (volumes live elsewhere)."""
+        return self.state_dir / "pods" / sp.namespace / f"{sp.name}-{sp.uid}"
 
     # -- starting ------------------------------------------------------------------------------
 
     async def start_pod(self, pod: dict[str, Any], pod_ip: str) -> dict[str, ContainerResult]:
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        old = self._pods.pop(meta["uid"], None)
-        if old is not None:
-            await self._stop(old, 0)
-        ns = meta.get("namespace") or ""
-        directory = self.state_dir / "pods" / ns / f"{meta['name']}-{meta['uid']}"
-        sp = self._pods[meta["uid"]] = _Pod(ns, meta["name"], meta["uid"], directory)
+        sp = await self._new_pod(pod)
+        spec = pod.get("spec") or {}
         results: dict[str, ContainerResult] = {}
         for c in spec.get("initContainers") or []:
             result = await self._run(sp, pod, c, pod_ip)
@@ -171,24 +146,10 @@ class ProcessRuntime(ContainerRuntime):
             results[c["name"]] = await self._run(sp, pod, c, pod_ip)
         return results
 
-    async def restart_container(
-        self, pod: dict[str, Any], pod_ip: str, container: str
-    ) -> ContainerResult:
-        sp = self._pods.get(pod["metadata"]["uid"])
-        spec = container_named(pod, container)
-        if sp is None or spec is None:
-            return ContainerResult.waiting("CreateContainerError", "no such container")
-        old = sp.containers.get(container)
-        if old is not None:
-            await self._halt(old, 0)
-        return await self._run(sp, pod, spec, pod_ip)
-
     async def _run(
-        self, sp: _Pod, pod: dict[str, Any], c: dict[str, Any], pod_ip: str
+        self, sp: Pod[_Container], pod: dict[str, Any], c: dict[str, Any], pod_ip: str
     ) -> ContainerResult:
-        old = sp.containers.get(c["name"])
-        container = _Container(c["name"], previous=old.log if old else None)
-        sp.containers[c["name"]] = container
+        container = sp.add(_Container(name=c["name"]))
         container.container_id = f"process://{secrets.token_hex(32)}"
         try:
             init_spec = self._init_spec(sp, pod, c, pod_ip)
@@ -221,7 +182,7 @@ class ProcessRuntime(ContainerRuntime):
         return ContainerResult.running(container.container_id)
 
     def _init_spec(
-        self, sp: _Pod, pod: dict[str, Any], c: dict[str, Any], pod_ip: str
+        self, sp: Pod[_Container], pod: dict[str, Any], c: dict[str, Any], pod_ip: str
     ) -> dict[str, Any]:
         env = container_env(pod, c, pod_ip, self.node_name, self.lookup)
         argv = container_argv(c, env, pod_ip)
@@ -232,8 +193,9 @@ class ProcessRuntime(ContainerRuntime):
             )
         argv[0] = self._executable(argv[0])
         who = self._identity(pod, c)
-        root = sp.directory / c["name"] / "root"
-        dirs = VolumeDirs(self.claims_dir, sp.directory)
+        directory = self._directory(sp)
+        root = directory / c["name"] / "root"
+        dirs = VolumeDirs(self.claims_dir, directory)
         mounts = container_mounts(pod, c, dirs, self.lookup)
         home = root / self.home.lstrip("/")
         cwd = root / str(c.get("workingDir") or self.home).lstrip("/")
@@ -306,7 +268,7 @@ class ProcessRuntime(ContainerRuntime):
         )
 
     async def _watch(
-        self, sp: _Pod, container: _Container, process: asyncio.subprocess.Process
+        self, sp: Pod[_Container], container: _Container, process: asyncio.subprocess.Process
     ) -> None:
         assert process.stdout is not None
         try:
@@ -316,27 +278,14 @@ class ProcessRuntime(ContainerRuntime):
             code = await process.wait()
             container.log.close()
         code = 128 - code if code < 0 else code  # podinit itself killed by a signal
-        if self._on_exit is not None:
-            self._on_exit(ContainerExit(sp.namespace, sp.name, sp.uid, container.name, code))
+        self._report_exit(sp, container.name, code)
 
     # -- stopping ------------------------------------------------------------------------------
 
-    async def stop_pod(self, pod: dict[str, Any], grace: float) -> None:
-        sp = self._pods.get(pod["metadata"]["uid"])
-        if sp is not None:
-            await self._stop(sp, grace)
-
-    async def remove_pod(self, pod: dict[str, Any]) -> None:
-        sp = self._pods.pop(pod["metadata"]["uid"], None)
-        if sp is None:
-            return
-        await self._stop(sp, 0)
+    async def _removed(self, sp: Pod[_Container]) -> None:
         # The container's own files go with it; volumes live elsewhere, and links are not
         # followed (mounts exist only inside the container's namespace).
-        await asyncio.to_thread(shutil.rmtree, sp.directory, True)
-
-    async def _stop(self, sp: _Pod, grace: float) -> None:
-        await asyncio.gather(*(self._halt(c, grace) for c in sp.containers.values()))
+        await asyncio.to_thread(shutil.rmtree, self._directory(sp), True)
 
     async def _halt(self, container: _Container, grace: float) -> None:
         process = container.process
@@ -353,26 +302,8 @@ class ProcessRuntime(ContainerRuntime):
         if container.watcher is not None:
             await asyncio.gather(container.watcher, return_exceptions=True)
 
-    def logs(
-        self,
-        pod: dict[str, Any],
-        container: str,
-        *,
-        follow: bool,
-        tail_lines: int | None,
-        timestamps: bool,
-        previous: bool,
-    ) -> AsyncIterator[str]:
-        sp = self._pods.get(pod["metadata"].get("uid", ""))
-        c = sp.containers.get(container) if sp else None
-        buffer = (c.previous if previous else c.log) if c else None
-        return read_logs(buffer, follow=follow, tail_lines=tail_lines, timestamps=timestamps)
-
     async def close(self) -> None:
-        pods = list(self._pods.values())
-        # The kubelet has already stopped its pods, with its shutdown grace: this is the rest.
-        await asyncio.gather(*(self._stop(sp, 0) for sp in pods))
-        self._pods.clear()
+        await super().close()
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -1,0 +1,200 @@
+"""The Table columns and rows of the built-in kinds, as the real server's printers make them.
+
+Each printer returns a row's cells (see cells.py for how values are rendered); kinds without a
+printer get the default convertor's Name and Created At.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubesim.apiserver.cells import Row, metadata, parse_time, since
+from kubesim.apiserver.printers_pod import pod_row
+
+Printer = Callable[[dict[str, Any], datetime], Row]
+
+NAME_DOC = (
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name "
+    "automatically. Name is primarily intended for creation idempotence and configuration "
+    "definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+AGE_DOC = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created. "
+    "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+    "may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the "
+    "system. Read-only. Null for lists. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+
+
+def col(
+    name: str, kind: str = "string", *, priority: int = 0, fmt: str = "", doc: str = ""
+) -> dict[str, Any]:
+    """A Table column definition."""
+    return {"name": name, "type": kind, "format": fmt, "description": doc, "priority": priority}
+
+
+NAME_COLUMN = col("Name", fmt="name", doc=NAME_DOC)
+AGE_COLUMN = col("Age", doc=AGE_DOC)
+
+_ACCESS_MODES = (
+    ("ReadWriteOnce", "RWO"),
+    ("ReadOnlyMany", "ROX"),
+    ("ReadWriteMany", "RWX"),
+    ("ReadWriteOncePod", "RWOP"),
+)
+
+
+def _pvc(pvc: dict[str, Any], now: datetime) -> Row:
+    spec, status, meta = pvc.get("spec") or {}, pvc.get("status") or {}, metadata(pvc)
+    phase = "Terminating" if meta.get("deletionTimestamp") else status.get("phase") or ""
+    capacity = modes = ""
+    if spec.get("volumeName"):
+        held = set(status.get("accessModes") or [])
+        modes = ",".join(short for mode, short in _ACCESS_MODES if mode in held)
+        capacity = str((status.get("capacity") or {}).get("storage") or "")
+    beta = (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class")
+    storage_class = beta if beta is not None else spec.get("storageClassName") or ""
+    cells = [
+        meta.get("name", ""),
+        phase,
+        spec.get("volumeName") or "",
+        capacity,
+        modes,
+        storage_class,
+        spec.get("volumeAttributesClassName") or "<unset>",
+        since(meta.get("creationTimestamp"), now),
+        spec.get("volumeMode") or "<unset>",
+    ]
+    return cells, None
+
+
+def _event(ev: dict[str, Any], now: datetime, *, new_api: bool) -> Row:
+    """printEvent; events.k8s.io/v1 objects are read through their core field names."""
+    if new_api:
+        involved, message = ev.get("regarding") or {}, ev.get("note") or ""
+        first, last = ev.get("deprecatedFirstTimestamp"), ev.get("deprecatedLastTimestamp")
+        count, source = ev.get("deprecatedCount") or 0, ev.get("deprecatedSource") or {}
+        controller = ev.get("reportingController") or ""
+    else:
+        involved, message = ev.get("involvedObject") or {}, ev.get("message") or ""
+        first, last = ev.get("firstTimestamp"), ev.get("lastTimestamp")
+        count, source = ev.get("count") or 0, ev.get("source") or {}
+        controller = ev.get("reportingComponent") or ""
+    first_seen = since(first, now) if parse_time(first) else since(ev.get("eventTime"), now)
+    last_seen = since(last, now) if parse_time(last) else first_seen
+    series = ev.get("series")
+    if series is not None:
+        last_seen = since(series.get("lastObservedTime"), now)
+        count = series.get("count") or 0
+    elif count == 0:
+        count = 1  # singleton events carry no count in the new API
+    kind = (involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    component = source.get("component") or controller
+    instance = source.get("host") or ev.get("reportingInstance") or ""
+    source_text = f"{component}, {instance}" if instance else component
+    cells = [
+        last_seen,
+        ev.get("type") or "",
+        ev.get("reason") or "",
+        target,
+        involved.get("fieldPath") or "",
+        source_text,
+        message.strip(),
+        first_seen,
+        count,
+        metadata(ev).get("name", ""),
+    ]
+    return cells, None
+
+
+def _service(svc: dict[str, Any], now: datetime) -> Row:
+    spec, status = svc.get("spec") or {}, svc.get("status") or {}
+    kind = spec.get("type") or "ClusterIP"
+    cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    external = spec.get("externalIPs") or []
+    if kind in ("ClusterIP", "NodePort"):
+        external_text = ",".join(external) or "<none>"
+    elif kind == "LoadBalancer":
+        ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+        lb = sorted({i.get("ip") or i.get("hostname") for i in ingress} - {None, ""})
+        external_text = ",".join(lb + external) or "<pending>"
+    elif kind == "ExternalName":
+        external_text = spec.get("externalName") or ""
+    else:
+        external_text = "<unknown>"
+    ports = []
+    for p in spec.get("ports") or []:
+        node_port = f":{p['nodePort']}" if p.get("nodePort") else ""
+        ports.append(f"{p.get('port')}{node_port}/{p.get('protocol') or 'TCP'}")
+    selector = spec.get("selector") or {}
+    selector_text = ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+    cells = [
+        metadata(svc).get("name", ""),
+        kind,
+        cluster_ips[0] if cluster_ips else "<none>",
+        external_text,
+        ",".join(ports) or "<none>",
+        since(metadata(svc).get("creationTimestamp"), now),
+        selector_text,
+    ]
+    return cells, None
+
+
+def _simple(*cells: Callable[[dict[str, Any]], Any]) -> Printer:
+    """Name, the given cells, then Age."""
+
+    def row(obj: dict[str, Any], now: datetime) -> Row:
+        meta = metadata(obj)
+        values = [meta.get("name", ""), *(cell(obj) for cell in cells)]
+        return [*values, since(meta.get("creationTimestamp"), now)], None
+
+    return row
+
+
+def _created_at(obj: dict[str, Any], now: datetime) -> Row:
+    """rest.defaultTableConvertor: the creation time as RFC 3339 in UTC, not as an age."""
+    when = parse_time(metadata(obj).get("creationTimestamp"))
+    text = (when or datetime(1, 1, 1, tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [metadata(obj).get("name", ""), text], None
+
+
+DEFAULT_PRINTER: tuple[list[dict[str, Any]], Printer] = (
+    [NAME_COLUMN, col("Created At", "date", doc=AGE_DOC)],
+    _created_at,
+)
+
+_EVENT_COLUMNS = [
+    col("Last Seen"), col("Type"), col("Reason"), col("Object"),
+    col("Subobject", priority=1), col("Source", priority=1), col("Message"),
+    col("First Seen", priority=1), col("Count", priority=1),
+    col("Name", priority=1, fmt="name", doc=NAME_DOC),
+]  # fmt: skip
+PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
+    ("", "pods"): ([NAME_COLUMN, col("Ready"), col("Status"), col("Restarts"), AGE_COLUMN,
+                    col("IP", priority=1), col("Node", priority=1),
+                    col("Nominated Node", priority=1), col("Readiness Gates", priority=1)],
+                   pod_row),
+    ("", "persistentvolumeclaims"): ([NAME_COLUMN, col("Status"), col("Volume"),
+                                      col("Capacity"), col("Access Modes"),
+                                      col("StorageClass"), col("VolumeAttributesClass"),
+                                      AGE_COLUMN, col("VolumeMode", priority=1)], _pvc),
+    ("", "events"): (_EVENT_COLUMNS, lambda o, now: _event(o, now, new_api=False)),
+    ("events.k8s.io", "events"): (_EVENT_COLUMNS, lambda o, now: _event(o, now, new_api=True)),
+    ("", "namespaces"): ([NAME_COLUMN, col("Status"), AGE_COLUMN],
+                         _simple(lambda o: (o.get("status") or {}).get("phase") or "")),
+    ("", "secrets"): ([NAME_COLUMN, col("Type"), col("Data"), AGE_COLUMN],
+                      _simple(lambda o: o.get("type") or "", lambda o: len(o.get("data") or {}))),
+    ("", "configmaps"): ([NAME_COLUMN, col("Data"), AGE_COLUMN],
+                         _simple(lambda o: len(o.get("data") or {})
+                                 + len(o.get("binaryData") or {}))),
+    ("", "serviceaccounts"): ([NAME_COLUMN, col("Secrets"), AGE_COLUMN],
+                              _simple(lambda o: len(o.get("secrets") or []))),
+    ("", "services"): ([NAME_COLUMN, col("Type"), col("Cluster-IP"), col("External-IP"),
+                        col("Port(s)"), AGE_COLUMN, col("Selector", priority=1)], _service),
+}  # fmt: skip
