@@ -42,9 +42,9 @@ from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.testing import client_configuration
 
 from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 from lscsde_spawner import access
 from lscsde_spawner.claims import user_claims
 from lscsde_spawner.kube.cache import WorkspaceCache

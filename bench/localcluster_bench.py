@@ -17,19 +17,12 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
+
+from bench.measuring import rss_mib
+from kubesim import LocalCluster
 from kubesim.testing import client_configuration
 
-from kubesim import LocalCluster
-
 NS = "default"
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def config_map(i: int) -> dict[str, Any]:

@@ -65,11 +65,12 @@ from typing import Any
 import aiohttp
 from jupyterhub.tests.mocking import MockHub
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.apiserver.store import DELETED, Subscription
-from kubesim.testing import client_configuration
 
+from bench.measuring import percentile
 from bench.spawn_bench import point_kube_config_at
 from kubesim import LocalCluster
+from kubesim.apiserver.store import DELETED, Subscription
+from kubesim.testing import client_configuration
 from lscsde_spawner.revocation import DEBOUNCE, RunningServers
 from lscsde_spawner.spawner import WorkspaceSpawner
 from tests.hub.conftest import NAMESPACE, RunningHub, ensure_chp_on_path, hub_config
@@ -318,20 +319,13 @@ async def start_all(hub: RunningHub, users: list[str], profile: str) -> float:
             await asyncio.sleep(0.2)
 
 
-def pct(values: list[float], q: float) -> float:
-    """Inclusive percentile, as in the other benches (q in 0..100)."""
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
-
-
 def latency_summary(per_server: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     out = {}
     for m in MARKS:
         values = [s[m] for s in per_server]
         out[m] = {
             "p50_s": round(statistics.median(values), 3),
-            "p95_s": round(pct(values, 95), 3),
+            "p95_s": round(percentile(values, 0.95), 3),
             "max_s": round(max(values), 3),
             "min_s": round(min(values), 3),
         }

@@ -46,11 +46,11 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.config import kube_config
-from kubesim.testing import client_configuration
 from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
 from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 from lscsde_spawner.crds import load_crds
 from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.spawner import WorkspaceSpawner

@@ -18,9 +18,9 @@ from typing import Any, cast
 import pytest
 import yaml
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.apiserver.faults import RequestRecord
 
 from kubesim import LocalCluster
+from kubesim.apiserver.faults import RequestRecord
 from lscsde_spawner.spawner import WorkspaceSpawner
 from tests.hub.conftest import RunningHub, StartHub, post_spawn_form
 from tests.hub.objects import WS_IMAGE, bind, datasource, install, workspace

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.runtimes.process import ProcessRuntime
 
 from kubesim import LocalCluster
+from kubesim.runtimes.process import ProcessRuntime
 
 from .conftest import NAMESPACE, RunningHub, StartHub
 from .objects import (

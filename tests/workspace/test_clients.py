@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.testing import client_configuration
 
 from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 from lscsde_spawner.crds import load_crds
 from lscsde_spawner.kube import (
     JSON_PATCH,
