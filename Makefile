@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check lscsde_spawner lscsde_demo kubesim tests bench examples
 	$(BIN)/ruff format --check lscsde_spawner lscsde_demo kubesim tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 bench: install
 	$(BIN)/python -m bench.localcluster_bench
@@ -52,4 +53,4 @@ demo: install $(VENV)/.installed-demo
 	$(BIN)/lscsde-demo --data-dir .demo $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -103,7 +103,10 @@ c.JupyterHub.named_server_limit_per_user = 5
 # c.AzureAdOAuthenticator.username_claim = "upn"
 # c.Authenticator.allow_all = True
 
-# -- Last: check the admin policy now, so a typo stops the hub at start ------------------------
+# -- Last: check the settings now, so a typo stops the hub at start ----------------------------
+# JupyterHub builds a spawner (and so checks its settings) only at a user's first start. This
+# checks every WorkspaceSpawner setting above, and the templates against the admin policy, and
+# raises an error naming the bad setting.
 from lscsde_spawner.spawner import WorkspaceSpawner  # noqa: E402
 
-WorkspaceSpawner.validate_admin_policy(c)
+WorkspaceSpawner.validate_config(c)

@@ -15,7 +15,8 @@ from traitlets import Unicode, default
 from .sample import PASSWORD, USERS
 
 
-class DemoAuthenticator(Authenticator):
+# JupyterHub ships no type information (mypy sees Authenticator as Any), hence the ignore.
+class DemoAuthenticator(Authenticator):  # type: ignore[misc]
     """Accepts the allowed users (alice, bob, carol, dave) with one shared password. Demo only.
 
     It manages no groups: the hub config loads the demo's groups (dave's ``cardiac-team``)."""

@@ -49,5 +49,8 @@ def configure(c: Config) -> None:
     c.KubeSpawner.k8s_api_request_timeout = 10
     c.KubeSpawner.k8s_api_request_retry_timeout = 30
 
+    # Last: a bad WorkspaceSpawner setting stops the hub now, not at the first start.
+    WorkspaceSpawner.validate_config(c)
+
 
 __all__ = ["configure"]

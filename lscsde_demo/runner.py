@@ -22,10 +22,10 @@ from pathlib import Path
 import aiohttp
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubesim.runtimes.podinit import die_with_parent
-from kubesim.runtimes.process import ProcessRuntime
 
 from kubesim import LocalCluster
+from kubesim.runtimes.podinit import die_with_parent
+from kubesim.runtimes.process import ProcessRuntime
 from lscsde_spawner.access import today_in
 
 from .apply import apply_sample

@@ -22,7 +22,7 @@ from typing import Any
 from jupyterhub import orm
 from jupyterhub.utils import maybe_future
 from sqlalchemy import event
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm import PassiveFlag, Session, attributes
 
 from . import claims as claim_rules
 from .claims import UserClaims
@@ -103,7 +103,7 @@ def claims_may_have_changed(session: Session) -> bool:
 
 def _changed(obj: Any, key: str) -> bool:
     # Never load an unloaded attribute inside the hub's flush: not loaded means not changed.
-    history = attributes.get_history(obj, key, passive=attributes.PASSIVE_NO_INITIALIZE)
+    history = attributes.get_history(obj, key, passive=PassiveFlag.PASSIVE_NO_INITIALIZE)
     return history.has_changes()
 
 

@@ -6,8 +6,8 @@ value into a TraitError naming the setting. The rules themselves live in ``polic
 
 JupyterHub builds a spawner only when a user's server is touched (or, at start, for servers
 that were running), so a bad value would otherwise surface at the first spawn. To fail at hub
-start instead, end ``jupyterhub_config.py`` with ``WorkspaceSpawner.validate_admin_policy(c)``:
-a config file that raises stops the hub (JupyterHub sets ``raise_config_file_errors``).
+start instead, end ``jupyterhub_config.py`` with ``WorkspaceSpawner.validate_config(c)`` (see
+``settings``), which checks these settings with the spawner's others.
 """
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from sqlalchemy.orm import object_session
-from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
-from traitlets import Callable as CallableTrait
+from traitlets import default
 
 from . import access, clock, policy, profiles, storage
 from .claims import UserClaims
@@ -54,8 +53,8 @@ from .kube.events import (
 )
 from .kube.pvc import StorageError, ensure_pvc, read_pvc
 from .models import AnalyticsWorkspace, PersistentVolumeClaim
-from .policy_settings import AdminPolicySettings
 from .revocation import RunningServers
+from .settings import WorkspaceSettings
 from .user_options import options_ok, options_problem
 from .usernames import Normalize, exact, hub_default
 
@@ -84,131 +83,8 @@ class _Response:
         self.data = json.dumps(data)
 
 
-class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
-    workspace_namespace = Unicode(
-        "",
-        config=True,
-        help="Namespace of the AnalyticsWorkspace resources and bindings (default: the "
-        "spawner's namespace).",
-    )
-    time_zone = Unicode("UTC", config=True, help="IANA time zone that decides what 'today' is.")
-    case_sensitive_usernames = Bool(
-        False,
-        config=True,
-        help="False (default): a binding belongs to the hub user whose name equals the "
-        "authenticator's normalize_username(spec.username) (JupyterHub's default lowercases, so "
-        "a binding to 'Alice' grants to hub user 'alice'). True: spec.username must equal the "
-        "hub username exactly. Neither merges more names than the hub does.",
-    )
-    expiring_days = Integer(
-        7, config=True, help="Highlight a workspace on the form when fewer days than this remain."
-    )
-    workspace_claim_prefix = Unicode(
-        "workspace-", config=True, help="Prefix of a workspace PVC name when none is recorded."
-    )
-    workspace_storage_class = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Storage class for new workspace PVCs (None: the cluster default; a workspace's "
-        "own storageClassName wins).",
-    )
-    workspace_access_modes = List(
-        Unicode(), ["ReadWriteMany"], config=True, help="Access modes for new workspace PVCs."
-    )
-    workspace_capacity = Unicode("10Gi", config=True, help="Size of new workspace PVCs.")
-    workspace_mount_path_template = Unicode(
-        "/home/jovyan/{workspace}", config=True, help="Where the workspace PVC is mounted."
-    )
-    datasource_mount_template = Unicode(
-        "/data/{datasource}", config=True, help="Where each attached data source is mounted."
-    )
-    trusted_claim_selector = Unicode(
-        "",
-        config=True,
-        help="An equality label selector (e.g. 'xlscsde.nhs.uk/shared-storage=true'; "
-        "comma-separated terms, any of which suffices) marking existing PVCs that ANY "
-        "workspace may mount as its storage. Empty (default): a PVC is mounted as a "
-        "workspace's storage only when it carries xlscsde.nhs.uk/workspace=<workspace>. It "
-        "never applies to data sources, whose PVCs must carry "
-        "xlscsde.nhs.uk/datasource=<data source>.",
-    )
-    datasource_claim_template = Unicode(
-        "datasource-{datasource}",
-        config=True,
-        help="PVC name of a data source without the claim annotation.",
-    )
-    datasource_claim_annotation = Unicode(
-        "xlscsde.nhs.uk/persistent-volume-claim",
-        config=True,
-        help="Annotation on an AnalyticsDataSource naming its PVC.",
-    )
-    keep_admin_volumes = Bool(
-        True,
-        config=True,
-        help="Keep the admin's configured volumes (e.g. a z2jh home directory) beside the "
-        "workspace storage.",
-    )
-    profile_hook = CallableTrait(
-        None,
-        allow_none=True,
-        config=True,
-        help="Callable(spawner, workspace, profile) -> profile | None, adjusting each "
-        "workspace's profile (may be async). Returning None keeps the profile as it is.",
-    )
-    freeze_gc_after_sync = Bool(
-        True,
-        config=True,
-        help="Call gc.freeze() once the workspace cache has first synced, so Python's full "
-        "garbage collections no longer walk its objects (thousands of bindings live as long "
-        "as the hub; without this each full collection stalls the hub's event loop for "
-        "hundreds of milliseconds). Whatever cyclic garbage exists at that moment is kept.",
-    )
-    cache_sync_timeout = Float(
-        30,
-        config=True,
-        help="Seconds a start waits for the workspace cache's first sync after the hub starts "
-        "(then it is refused with a 503 asking to try again).",
-    )
-    groups_claim = Unicode(
-        "groups",
-        config=True,
-        help="Claim name under which the user's JupyterHub group names appear to claim-based "
-        "bindings (spec.claims). With Authenticator.manage_groups the groups mirror the "
-        "identity provider's. Empty: hub groups are not claims. On a name clash with an "
-        "auth_state claim, the hub's groups win.",
-    )
-    auth_state_claims = Unicode(
-        "oauth_user",
-        config=True,
-        help="Key in the user's auth_state whose dict supplies more claims (OAuthenticator "
-        "keeps the identity provider's userinfo under 'oauth_user'). Needs "
-        "Authenticator.enable_auth_state; set Authenticator.refresh_pre_spawn so a start sees "
-        "current claims. Empty: auth_state is not read.",
-    )
-    claims_hook = CallableTrait(
-        None,
-        allow_none=True,
-        config=True,
-        help="Callable(spawner) -> dict of claim name to value (a string, a number or a list), "
-        "may be async, supplying or overriding the user's claims; a None value removes a "
-        "claim. If it raises or returns something else, the user has no claims at all "
-        "(claim-based bindings grant them nothing) and the hub log says why.",
-    )
-    allow_negative_only_claims = Bool(
-        False,
-        config=True,
-        help="Let a binding with no username whose claims are all NOT EQUALS / NOT IN grant "
-        "its workspace. False (default): such a binding grants nothing, because it would "
-        "grant nearly everyone.",
-    )
-    no_workspaces_message = Unicode(
-        "",
-        config=True,
-        help="Plain text shown on the spawn page when the user has no workspace today (escaped). "
-        "Empty: the form template's own friendly message.",
-    )
-
+# KubeSpawner ships no type information (mypy sees Any), hence the ignore.
+class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
     @default("profile_list")
     def _profile_list_default(self) -> Callable[[Any], Any]:
         return self._workspace_profiles
@@ -249,22 +125,6 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
 
     # -- settings and clients ------------------------------------------------------------
 
-    @validate("time_zone")
-    def _valid_zone(self, proposal: Any) -> str:
-        try:
-            access.resolve_zone(proposal["value"])
-        except ValueError as exc:
-            raise TraitError(f"time_zone: {exc}") from None
-        return str(proposal["value"])
-
-    @validate("trusted_claim_selector")
-    def _valid_selector(self, proposal: Any) -> str:
-        try:
-            storage.parse_selector(proposal["value"])
-        except ValueError as exc:
-            raise TraitError(f"trusted_claim_selector: {exc}") from None
-        return str(proposal["value"])
-
     @property
     def ws_namespace(self) -> str:
         return str(self.workspace_namespace or self.namespace)
@@ -276,21 +136,6 @@ class WorkspaceSpawner(AdminPolicySettings, KubeSpawner):
             return exact
         auth = self.authenticator
         return auth.normalize_username if auth is not None else hub_default
-
-    def storage_settings(self) -> storage.StorageSettings:
-        return storage.StorageSettings(
-            claim_prefix=self.workspace_claim_prefix,
-            storage_class=self.workspace_storage_class,
-            access_modes=tuple(self.workspace_access_modes),
-            capacity=self.workspace_capacity,
-            mount_path_template=self.workspace_mount_path_template,
-            datasource_mount_template=self.datasource_mount_template,
-            trusted_claim_selector=storage.parse_selector(self.trusted_claim_selector),
-            mount_policy=self.admin_policy(),
-            datasource_claim_template=self.datasource_claim_template,
-            datasource_claim_annotation=self.datasource_claim_annotation,
-            keep_admin_volumes=self.keep_admin_volumes,
-        )
 
     @property
     def api_client(self) -> ApiClient:

@@ -53,7 +53,10 @@ Templates
     placeholders; no attribute access, indexing, conversion or format spec. They are filled with
     object names checked as DNS-1123 subdomains, never with free text. Mount paths that result
     must be absolute and normalised, without ``..``, and not ``/``; claim names must be valid
-    PersistentVolumeClaim names.
+    PersistentVolumeClaim names. The data-source templates must use ``{datasource}``. The
+    ``check_*`` functions hold the settings to these rules for sample names when the hub starts
+    (``settings.WorkspaceSettings``); ``check_settings`` also holds the templates' mount paths
+    to the admin policy.
 
 Volumes and mount paths
     One volume per claim (``lscsde-`` + claim name); a claim mounted at several paths shares it.
@@ -89,6 +92,7 @@ from .models import AnalyticsDataSource, AnalyticsWorkspace, JupyterWorkspace
 from .models.workspace import WORKSPACE_LABEL, check_mount_path
 from .policy import AdminPolicy, MountPathRefused
 from .policy import check_mount_path as check_policy_path
+from .profiles import parse_quantity
 
 #: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
 MOUNTED_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
@@ -101,6 +105,9 @@ VOLUME_PREFIX = "lscsde-"
 # Volumes KubeSpawner adds itself (internal SSL); never dropped with the admin's volumes.
 KUBESPAWNER_VOLUMES = frozenset({"jupyterhub-internal-certs"})
 ACCESS_MODES = frozenset({"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"})
+#: The names the settings checks fill the templates with (any valid object names would do).
+SAMPLE_WORKSPACE = "example-workspace"
+SAMPLE_DATASOURCE = "example-datasource"
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -320,6 +327,139 @@ def _check_settings(settings: StorageSettings) -> None:
         raise StoragePlanError(
             f"access modes {list(modes)!r} are not valid: use some of {sorted(ACCESS_MODES)}"
         )
+
+
+# -- the settings, checked when the hub starts ------------------------------------------------
+# Each check raises StoragePlanError (a ValueError) whose message starts with the setting's name.
+
+
+def _template_fields(template: str, setting: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise StoragePlanError(f"{setting} {template!r} is not a valid template: {exc}") from exc
+
+
+def _sample_values(placeholders: Sequence[str]) -> dict[str, str]:
+    samples = {"workspace": SAMPLE_WORKSPACE, "datasource": SAMPLE_DATASOURCE}
+    return {name: samples[name] for name in placeholders}
+
+
+def check_mount_template(
+    template: str, setting: str, placeholders: Sequence[str], *, required: str | None = None
+) -> str:
+    """The mount path ``template`` gives for sample names; StoragePlanError naming ``setting``
+    unless it uses only ``placeholders`` (and ``required``, when given) and gives an absolute,
+    normalised path other than ``/``."""
+    _require(template, setting, required, "mount path")
+    path = _fill(template, _sample_values(placeholders), setting)
+    try:
+        check_mount_path(path)
+    except ValueError as exc:
+        raise StoragePlanError(f"{setting} {template!r}: {exc}") from exc
+    return path.rstrip("/")
+
+
+def check_claim_template(
+    template: str, setting: str, placeholders: Sequence[str], *, required: str | None = None
+) -> str:
+    """The PVC name ``template`` gives for sample names; StoragePlanError naming ``setting``
+    unless it uses only ``placeholders`` (and ``required``, when given) and gives a valid
+    PersistentVolumeClaim name (a DNS-1123 subdomain)."""
+    _require(template, setting, required, "PVC")
+    claim = _fill(template, _sample_values(placeholders), setting)
+    return _check_claim(claim, f"{setting} {template!r}")
+
+
+def _check_claim(claim: str, what: str) -> str:
+    if not (0 < len(claim) <= _MAX_SUBDOMAIN and _DNS_SUBDOMAIN.fullmatch(claim)):
+        raise StoragePlanError(
+            f"{what} gives {claim!r}, which is not a valid PersistentVolumeClaim name (at most "
+            "253 lowercase letters, digits, '-' and '.', starting and ending with a letter or "
+            "digit)"
+        )
+    return claim
+
+
+def _require(template: str, setting: str, required: str | None, what: str) -> None:
+    fields = _template_fields(template, setting)
+    if required is not None and required not in fields:
+        raise StoragePlanError(
+            f"{setting} {template!r} must use {{{required}}}: otherwise every {required} "
+            f"would get the same {what}"
+        )
+
+
+def check_claim_prefix(prefix: str, setting: str) -> str:
+    """The PVC name ``prefix`` gives a sample workspace name; StoragePlanError naming
+    ``setting`` unless it is a valid PVC name."""
+    return _check_claim(prefix + SAMPLE_WORKSPACE, f"{setting} {prefix!r}")
+
+
+def check_capacity(value: object, setting: str) -> str:
+    """A Kubernetes quantity greater than zero (a PVC's storage request); else
+    StoragePlanError naming ``setting``."""
+    try:
+        size = parse_quantity(value)
+    except ValueError as exc:
+        raise StoragePlanError(f"{setting}: {exc} (e.g. '10Gi')") from None
+    if size <= 0:
+        raise StoragePlanError(f"{setting}: {value!r} must be greater than zero")
+    return str(value)
+
+
+def check_access_modes(modes: Sequence[object], setting: str) -> tuple[str, ...]:
+    """PVC access modes as Kubernetes accepts them: at least one, each known, and
+    ReadWriteOncePod only alone; else StoragePlanError naming ``setting``."""
+    if not modes:
+        raise StoragePlanError(f"{setting}: at least one access mode is required")
+    for mode in modes:
+        if mode not in ACCESS_MODES:
+            raise StoragePlanError(
+                f"{setting}: {mode!r} is not an access mode (use {', '.join(sorted(ACCESS_MODES))})"
+            )
+    if "ReadWriteOncePod" in modes and len(set(modes)) > 1:
+        raise StoragePlanError(f"{setting}: ReadWriteOncePod may not be used with other modes")
+    return tuple(str(m) for m in modes)
+
+
+def check_settings(settings: StorageSettings) -> None:
+    """The storage settings as a whole, for sample names: each setting as above, and the mount
+    paths the templates give allowed by the admin policy (``settings.mount_policy``). Raises
+    StoragePlanError naming the settings concerned."""
+    check_claim_prefix(settings.claim_prefix, "workspace_claim_prefix")
+    check_access_modes(settings.access_modes, "workspace_access_modes")
+    check_capacity(settings.capacity, "workspace_capacity")
+    check_claim_template(
+        settings.datasource_claim_template,
+        "datasource_claim_template",
+        ("datasource",),
+        required="datasource",
+    )
+    paths = {
+        "workspace_mount_path_template": (
+            settings.mount_path_template,
+            check_mount_template(
+                settings.mount_path_template, "workspace_mount_path_template", ("workspace",)
+            ),
+        ),
+        "datasource_mount_template": (
+            settings.datasource_mount_template,
+            check_mount_template(
+                settings.datasource_mount_template,
+                "datasource_mount_template",
+                ("workspace", "datasource"),
+                required="datasource",
+            ),
+        ),
+    }
+    if settings.mount_policy is None:
+        return
+    for setting, (template, path) in paths.items():
+        try:
+            check_policy_path(path, settings.mount_policy, f"{setting} {template!r}")
+        except MountPathRefused as exc:
+            raise StoragePlanError(str(exc)) from exc
 
 
 def _check_paths(entries: Iterable[tuple[str, str]]) -> None:

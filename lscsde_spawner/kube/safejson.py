@@ -97,13 +97,15 @@ def loads_event(raw: bytes | str) -> dict[str, Any]:
 def _loads_document(raw: bytes | str, member: str) -> dict[str, Any]:
     text = _text(raw)
     surrogates = _may_hold_surrogates(raw, text)
+    doc: dict[str, Any]
     try:
-        doc = json.loads(text)
+        loaded: object = json.loads(text)
     except (RecursionError, ValueError):
         doc = _read_members(text, member, surrogates)
     else:
-        if not isinstance(doc, dict):
+        if not isinstance(loaded, dict):
             raise ValueError(f"the response {NOT_AN_OBJECT}")
+        doc = loaded
         if surrogates:
             _fix_surrogates(doc)
     size = len(raw) if isinstance(raw, bytes) else None
@@ -258,7 +260,7 @@ def _frame(text: str, i: int) -> tuple[int, str]:
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def _check(items: list[Any], raw_size: int | None, text: str) -> list[Any]:
+def _check(items: list[Any], raw_size: int | None, text: str) -> list[dict[str, Any]]:
     """The items with each one that is not a JSON object, nests too deeply or is too large
     replaced by an Unreadable. `raw_size` is the document's size in bytes when known."""
     objects = [x for x in items if type(x) is dict]  # an Unreadable is no plain dict
