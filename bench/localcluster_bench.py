@@ -13,8 +13,9 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 
@@ -25,7 +26,9 @@ from kubesim.testing import client_configuration
 NS = "default"
 
 
-def config_map(i: int) -> dict[str, Any]:
+def config_map(i: int) -> Any:
+    """A ConfigMap body as a plain dict (Any: the client sends dicts as they are, but its stubs
+    ask for a V1ConfigMap)."""
     return {
         "metadata": {"name": f"obj-{i:05d}", "labels": {"shard": str(i % 100), "bench": "yes"}},
         "data": {"payload": "x" * 200, "index": str(i)},
@@ -64,8 +67,12 @@ async def run(objects: int, runs: int) -> dict[str, Any]:
         results["rss_mib_after_create"] = rss_mib()
         results["rss_mib_per_1000_objects"] = (rss_mib() - rss_empty) / objects * 1000
 
+        # With _preload_content=False a call answers the raw response, not the model its stubs name.
         async def full_list() -> None:
-            out = await v1.list_namespaced_config_map(NS, _preload_content=False)
+            out = cast(
+                aiohttp.ClientResponse,
+                await v1.list_namespaced_config_map(NS, _preload_content=False),
+            )
             await out.read()
 
         t = await timed(full_list, runs)
@@ -74,11 +81,14 @@ async def run(objects: int, runs: int) -> dict[str, Any]:
         results["list_objects_per_s"] = objects / statistics.median(t)
 
         async def paged_list() -> None:
-            token = None
+            token: str | None = None
             while True:
-                kw = {"_continue": token} if token else {}
-                resp = await v1.list_namespaced_config_map(
-                    NS, limit=500, _preload_content=False, **kw
+                kw: dict[str, Any] = {"_continue": token} if token else {}
+                resp = cast(
+                    aiohttp.ClientResponse,
+                    await v1.list_namespaced_config_map(
+                        NS, limit=500, _preload_content=False, **kw
+                    ),
                 )
                 token = json.loads(await resp.read())["metadata"].get("continue")
                 if not token:
@@ -88,8 +98,11 @@ async def run(objects: int, runs: int) -> dict[str, Any]:
         results["list_paged_500_p50_s"] = statistics.median(t)
 
         async def selected_list() -> None:
-            out = await v1.list_namespaced_config_map(
-                NS, label_selector="shard=7", _preload_content=False
+            out = cast(
+                aiohttp.ClientResponse,
+                await v1.list_namespaced_config_map(
+                    NS, label_selector="shard=7", _preload_content=False
+                ),
             )
             await out.read()
 
@@ -99,8 +112,11 @@ async def run(objects: int, runs: int) -> dict[str, Any]:
         # Watch from scratch: the initial ADDED events for every object.
         async def initial_watch() -> None:
             seen = 0
-            resp = await v1.list_namespaced_config_map(
-                NS, watch=True, timeout_seconds=60, _preload_content=False
+            resp = cast(
+                aiohttp.ClientResponse,
+                await v1.list_namespaced_config_map(
+                    NS, watch=True, timeout_seconds=60, _preload_content=False
+                ),
             )
             async for line in resp.content:
                 if line.strip():

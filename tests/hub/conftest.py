@@ -151,7 +151,8 @@ class RunningHub:
         return str(self.app.bind_url)
 
     def url(self, *path: str) -> str:
-        return url_path_join(self.public_url, *path)
+        joined: str = url_path_join(self.public_url, *path)  # jupyterhub.utils is untyped
+        return joined
 
     @property
     def headers(self) -> dict[str, str]:
@@ -172,7 +173,8 @@ class RunningHub:
             return json.loads(text) if text else None
 
     async def create_user(self, name: str) -> dict[str, Any]:
-        return await self.api("POST", f"users/{name}", expect=(201,))
+        user: dict[str, Any] = await self.api("POST", f"users/{name}", expect=(201,))
+        return user
 
     async def start_server(self, name: str, user_options: dict[str, Any] | None = None) -> int:
         """POST .../server; returns the status (202: pending, 201: already up)."""

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
@@ -171,7 +172,8 @@ async def create_pvc(api: ApiClient, name: str, labels: dict[str, str] | None = 
 
 async def patch(api: ApiClient, plural: str, name: str, body: dict[str, Any]) -> None:
     """A JSON merge patch of a custom object (null deletes a key)."""
-    await client.CustomObjectsApi(api).patch_namespaced_custom_object(
+    custom: Any = client.CustomObjectsApi(api)  # takes _content_type, unlike its stubs
+    await custom.patch_namespaced_custom_object(
         GROUP, VERSION, NAMESPACE, plural, name, body,
         _content_type="application/merge-patch+json",
     )  # fmt: skip
@@ -186,6 +188,11 @@ async def delete(api: ApiClient, plural: str, name: str) -> None:
 async def events_about(api: ApiClient, name: str) -> list[dict[str, Any]]:
     """events.k8s.io events regarding the object `name`, as raw JSON (the kubelet's own events
     lack eventTime, which the client's model rejects)."""
-    resp = await client.EventsV1Api(api).list_namespaced_event(NAMESPACE, _preload_content=False)
+    events = client.EventsV1Api(api)
+    # With _preload_content=False the call answers the raw response, not the model its stubs name.
+    resp = cast(
+        aiohttp.ClientResponse,
+        await events.list_namespaced_event(NAMESPACE, _preload_content=False),
+    )
     items = (await resp.json())["items"]
     return [e for e in items if (e.get("regarding") or {}).get("name") == name]

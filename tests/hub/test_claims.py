@@ -251,7 +251,7 @@ USERINFO: dict[str, dict[str, Any]] = {
 }
 
 
-class ClaimsAuthenticator(MockPAMAuthenticator):
+class ClaimsAuthenticator(MockPAMAuthenticator):  # type: ignore[misc]  # jupyterhub is untyped
     """MockHub's authenticator (password = username), returning an identity provider's
     userinfo in auth_state["oauth_user"], as OAuthenticator does."""
 

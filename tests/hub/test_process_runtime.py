@@ -12,6 +12,7 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -69,12 +70,14 @@ def claims_dir(cluster: LocalCluster) -> Path:
 
 
 async def contents(
-    hub: RunningHub, user: str, path: str, method: str = "GET", **kw: object
-) -> tuple[int, dict]:  # type: ignore[type-arg]
+    hub: RunningHub, user: str, path: str, method: str = "GET", **kw: Any
+) -> tuple[int, dict[str, Any]]:
     """The single-user server's contents API, through the proxy, as the admin service."""
     url = hub.url("user", user, "api/contents", path)
-    async with hub.http.request(method, url, headers=hub.headers, **kw) as r:  # type: ignore[arg-type]
-        body = await r.json(content_type=None) if r.content_type == "application/json" else {}
+    async with hub.http.request(method, url, headers=hub.headers, **kw) as r:
+        body: dict[str, Any] = (
+            await r.json(content_type=None) if r.content_type == "application/json" else {}
+        )
         return r.status, body
 
 

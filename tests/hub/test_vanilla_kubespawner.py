@@ -44,7 +44,8 @@ async def spawn(hub: RunningHub, user: str = USER) -> dict[str, Any]:
 async def fetch_through_proxy(hub: RunningHub, path: str) -> dict[str, Any]:
     async with hub.http.get(hub.url(path), allow_redirects=False) as r:
         assert r.status == 200, await r.text()
-        return await r.json()
+        body: dict[str, Any] = await r.json()
+        return body
 
 
 async def test_rest_start_creates_pod_in_cluster(
@@ -77,7 +78,7 @@ async def test_rest_start_creates_pod_in_cluster(
     # cpu_limit=1.0, mem_limit="1G" (1024**3 bytes) are sent as JSON numbers; a real API server
     # answers canonical quantity strings ("1", "1073741824"), so compare by value.
     limits = container.resources.limits
-    assert (Decimal(limits["cpu"]), int(limits["memory"])) == (1, 1024**3)
+    assert (Decimal(limits["cpu"]), int(limits["memory"])) == (Decimal(1), 1024**3)
     env = {e.name: e.value for e in container.env}
     assert env["JUPYTERHUB_USER"] == USER
     assert env["JUPYTERHUB_SERVICE_PREFIX"] == f"/user/{USER}/"

@@ -7,8 +7,9 @@ check is what the Hub answers and what reached the cluster.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -105,8 +106,12 @@ async def test_rest_start_builds_workspace_pod_and_storage(
     assert len(creates) == 3  # datasource-hes (the test), workspace-ws1, shared-ref; once each
 
     # Raw JSON: the kubelet's own events lack eventTime, which the client model rejects.
-    resp = await client.EventsV1Api(kube_client).list_namespaced_event(
-        NAMESPACE, _preload_content=False
+    # _preload_content=False answers the raw response, not the model the stubs name.
+    resp = cast(
+        aiohttp.ClientResponse,
+        await client.EventsV1Api(kube_client).list_namespaced_event(
+            NAMESPACE, _preload_content=False
+        ),
     )
     items = (await resp.json())["items"]
     about = [e for e in items if (e.get("regarding") or {}).get("name") == "ws1"]
@@ -150,8 +155,12 @@ async def test_forged_starts_are_refused(
     assert text in body
     assert await pods(kube_client) == []
     assert await pvcs(kube_client) == []
-    resp = await client.EventsV1Api(kube_client).list_namespaced_event(
-        NAMESPACE, _preload_content=False
+    # _preload_content=False answers the raw response, not the model the stubs name.
+    resp = cast(
+        aiohttp.ClientResponse,
+        await client.EventsV1Api(kube_client).list_namespaced_event(
+            NAMESPACE, _preload_content=False
+        ),
     )
     reasons = [e["reason"] for e in (await resp.json())["items"]]
     assert "ServerStarted" not in reasons and "ServerStopped" not in reasons

@@ -12,7 +12,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 def status_of(exc: ApiException) -> dict[str, Any]:
     """The Kubernetes Status body of a failed call."""
-    body = json.loads(exc.body)
+    assert exc.body is not None, exc
+    body: dict[str, Any] = json.loads(exc.body)
     assert body["kind"] == "Status", body
     assert body["code"] == exc.status
     return body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -15,7 +17,7 @@ MERGE = "application/merge-patch+json"
 
 
 async def install(api: ApiClient) -> client.CustomObjectsApi:
-    await client.ApiextensionsV1Api(api).create_custom_resource_definition(WIDGET_CRD)
+    await client.ApiextensionsV1Api(api).create_custom_resource_definition(cast(Any, WIDGET_CRD))
     return client.CustomObjectsApi(api)
 
 
@@ -45,7 +47,8 @@ async def test_custom_object_crud_and_defaults(kube_client: ApiClient) -> None:
     assert made["metadata"]["generation"] == 1
     got = await co.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w1")
     assert got["spec"]["colour"] == "red"
-    patched = await co.patch_namespaced_custom_object(
+    untyped: Any = co  # takes _content_type, unlike its stubs
+    patched = await untyped.patch_namespaced_custom_object(
         GROUP, "v1", "default", "widgets", "w1", {"spec": {"colour": "green"}},
         _content_type=MERGE,
     )  # fmt: skip
@@ -128,15 +131,16 @@ async def test_status_subresource_semantics(kube_client: ApiClient) -> None:
     body["status"] = {"state": "ignored-on-create"}
     made = await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", body)
     assert "status" not in made
+    untyped: Any = co  # takes _content_type, unlike its stubs
     # Writes to /status change only status.
-    out = await co.patch_namespaced_custom_object_status(
+    out = await untyped.patch_namespaced_custom_object_status(
         GROUP, "v1", "default", "widgets", "st",
         {"status": {"state": "ready"}, "spec": {"colour": "green"}}, _content_type=MERGE,
     )  # fmt: skip
     assert out["status"] == {"state": "ready"} and out["spec"]["colour"] == "red"
     assert out["metadata"]["generation"] == 1
     # Writes to the main resource ignore status.
-    out = await co.patch_namespaced_custom_object(
+    out = await untyped.patch_namespaced_custom_object(
         GROUP, "v1", "default", "widgets", "st",
         {"status": {"state": "hacked"}, "spec": {"colour": "green"}}, _content_type=MERGE,
     )  # fmt: skip
@@ -148,7 +152,8 @@ async def test_scale_subresource(kube_client: ApiClient) -> None:
     await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("sc"))
     scale = await co.get_namespaced_custom_object_scale(GROUP, "v1", "default", "widgets", "sc")
     assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 0
-    await co.patch_namespaced_custom_object_scale(
+    untyped: Any = co  # takes _content_type, unlike its stubs
+    await untyped.patch_namespaced_custom_object_scale(
         GROUP, "v1", "default", "widgets", "sc", {"spec": {"replicas": 2}}, _content_type=MERGE
     )
     got = await co.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "sc")
@@ -171,7 +176,7 @@ async def test_deleting_the_crd_deletes_its_objects(
 
 
 async def test_invalid_crd_is_rejected(kube_client: ApiClient) -> None:
-    bad = {**WIDGET_CRD, "metadata": {"name": "wrong-name.example.com"}}
+    bad: Any = {**WIDGET_CRD, "metadata": {"name": "wrong-name.example.com"}}
     status = await expect_status(
         client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(bad),
         422,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from .helpers import expect_status
 
 
-def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict:
+def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> Any:
+    """A ConfigMap body as a plain dict (Any: the client sends dicts as they are, but its stubs
+    ask for a V1ConfigMap)."""
     return {"metadata": {"name": name, "labels": labels or {}}, "data": data}
 
 
@@ -47,7 +51,7 @@ async def test_create_get_update_delete(kube_client: ApiClient) -> None:
 async def test_resource_versions_increase_cluster_wide(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
     a = await v1.create_namespaced_config_map("default", cm("a"))
-    b = await v1.create_namespaced_secret("default", {"metadata": {"name": "b"}})
+    b = await v1.create_namespaced_secret("default", cast(Any, {"metadata": {"name": "b"}}))
     c = await v1.create_namespaced_config_map("kube-system", cm("c"))
     rvs = [int(x.metadata.resource_version) for x in (a, b, c)]
     assert rvs == sorted(rvs) and len(set(rvs)) == 3
@@ -55,7 +59,9 @@ async def test_resource_versions_increase_cluster_wide(kube_client: ApiClient) -
 
 async def test_generate_name(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
-    made = await v1.create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
+    made = await v1.create_namespaced_config_map(
+        "default", cast(Any, {"metadata": {"generateName": "gen-"}})
+    )
     assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
 
 
@@ -73,7 +79,7 @@ async def test_names_and_labels_are_validated(kube_client: ApiClient) -> None:
     )
     assert "metadata.labels" in body["message"]
     body = await expect_status(
-        v1.create_namespaced_config_map("default", {"metadata": {}}), 422, "Invalid"
+        v1.create_namespaced_config_map("default", cast(Any, {"metadata": {}})), 422, "Invalid"
     )
     assert "metadata.name: Required value" in body["message"]
 
@@ -95,7 +101,8 @@ async def test_three_patch_types(kube_client: ApiClient) -> None:
         "p", "default", [{"op": "replace", "path": "/data/a", "value": "9"}]
     )
     assert out.data == {"a": "9", "c": "3"}
-    out = await v1.patch_namespaced_config_map(
+    untyped: Any = v1  # takes _content_type, unlike its stubs
+    out = await untyped.patch_namespaced_config_map(
         "p", "default", {"metadata": {"labels": {"new": "y"}}},
         _content_type="application/merge-patch+json",
     )  # fmt: skip
@@ -120,7 +127,7 @@ async def test_three_patch_types(kube_client: ApiClient) -> None:
 
 async def test_strategic_merge_of_pod_containers_and_volumes(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
-    pod = {
+    pod: Any = {
         "metadata": {"name": "smp"},
         "spec": {
             "containers": [{"name": "main", "image": "busybox:1"}],
@@ -256,7 +263,7 @@ async def test_dry_run_stores_nothing(kube_client: ApiClient) -> None:
 
 async def test_namespace_delete_removes_its_objects(kube_client: ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
-    await v1.create_namespace({"metadata": {"name": "scratch"}})
+    await v1.create_namespace(cast(Any, {"metadata": {"name": "scratch"}}))
     await v1.create_namespaced_config_map("scratch", cm("inside"))
     await v1.delete_namespace("scratch")
     await expect_status(v1.read_namespace("scratch"), 404, "NotFound")
@@ -268,7 +275,7 @@ async def test_owner_references_are_garbage_collected(kube_client: ApiClient) ->
     owner = await v1.create_namespaced_config_map("default", cm("owner"))
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     await v1.create_namespaced_secret(
-        "default", {"metadata": {"name": "dependent", "ownerReferences": [ref]}}
+        "default", cast(Any, {"metadata": {"name": "dependent", "ownerReferences": [ref]}})
     )
     await v1.delete_namespaced_config_map("owner", "default")
     await expect_status(v1.read_namespaced_secret("dependent", "default"), 404, "NotFound")

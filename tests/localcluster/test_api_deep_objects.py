@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -60,7 +60,9 @@ def read(text: str | bytes) -> Any:
 async def test_objects_nested_10000_levels_are_stored_and_served(
     local_cluster: LocalCluster, kube_client: ApiClient
 ) -> None:
-    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(WIDGET_CRD)
+    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
+        cast(Any, WIDGET_CRD)
+    )
     base = local_cluster.url + WIDGETS
     async with aiohttp.ClientSession() as http:
         watch = await http.get(base + "?watch=true&timeoutSeconds=5")
@@ -110,7 +112,9 @@ async def test_objects_nested_10000_levels_are_stored_and_served(
 async def test_deeper_than_10000_levels_is_a_bad_request(
     local_cluster: LocalCluster, kube_client: ApiClient
 ) -> None:
-    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(WIDGET_CRD)
+    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
+        cast(Any, WIDGET_CRD)
+    )
     base = local_cluster.url + WIDGETS
     async with aiohttp.ClientSession() as http:
         for body in (deep_widget("deep", 10_001), "[" * 50_000 + "]" * 50_000):
@@ -131,7 +135,9 @@ async def test_deeper_than_10000_levels_is_a_bad_request(
 async def test_lone_surrogates_are_replaced_as_the_api_server_does(
     local_cluster: LocalCluster, kube_client: ApiClient
 ) -> None:
-    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(WIDGET_CRD)
+    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
+        cast(Any, WIDGET_CRD)
+    )
     base = local_cluster.url + WIDGETS
     raw = r'"\ud800 \udc00 \ud83d\ude00 \ude00\ud83d"'
     want = "\ufffd \ufffd \U0001f600 \ufffd\ufffd"
@@ -163,7 +169,7 @@ async def test_a_deep_object_survives_a_restart(tmp_path: Path) -> None:
                 base = cluster.url + WIDGETS
                 if round_ == 0:
                     ext = client.ApiextensionsV1Api(api)
-                    await ext.create_custom_resource_definition(WIDGET_CRD)
+                    await ext.create_custom_resource_definition(cast(Any, WIDGET_CRD))
                     await asyncio.sleep(0)
                     status, _ = await send(http, "POST", base, deep_widget("deep", 5_000))
                     assert status == 201

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -65,16 +66,20 @@ async def test_bad_requests_get_status_and_the_server_keeps_serving(
 async def test_invalid_custom_resource_is_rejected_and_nothing_stored(
     kube_client: ApiClient,
 ) -> None:
-    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(WIDGET_CRD)
+    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
+        cast(Any, WIDGET_CRD)
+    )
     co = client.CustomObjectsApi(kube_client)
-    body = widget("broken", colour=7)
+    body = widget("broken")
+    body["spec"]["colour"] = 7  # not a string, as the schema requires
     await expect_status(
         co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", body), 422, "Invalid"
     )
     # Strategic merge patch is not defined for custom resources.
     await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("fine"))
+    untyped: Any = co  # takes _content_type, unlike its stubs
     await expect_status(
-        co.patch_namespaced_custom_object(
+        untyped.patch_namespaced_custom_object(
             GROUP, "v1", "default", "widgets", "fine", {"spec": {"colour": "green"}},
             _content_type="application/strategic-merge-patch+json",
         ),
@@ -92,16 +97,18 @@ async def test_fault_injection_fails_the_next_n_matching_requests(
     local_cluster.faults.fail(status=500, verb="create", path="/configmaps$", times=2)
     for _ in range(2):
         await expect_status(
-            v1.create_namespaced_config_map("default", {"metadata": {"name": "f"}}),
+            v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "f"}})),
             500,
             "InternalError",
         )
     # Other verbs are untouched, and the third create goes through.
     await v1.list_namespaced_config_map("default")
-    await v1.create_namespaced_config_map("default", {"metadata": {"name": "f"}})
+    await v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "f"}}))
     local_cluster.faults.fail(status=403, verb="create", path="persistentvolumeclaims")
     body = await expect_status(
-        v1.create_namespaced_persistent_volume_claim("default", {"metadata": {"name": "q"}}),
+        v1.create_namespaced_persistent_volume_claim(
+            "default", cast(Any, {"metadata": {"name": "q"}})
+        ),
         403,
         "Forbidden",
     )
@@ -123,7 +130,7 @@ async def test_request_counter_counts_by_verb_and_resource(
 ) -> None:
     v1 = client.CoreV1Api(kube_client)
     local_cluster.requests.reset()
-    await v1.create_namespaced_config_map("default", {"metadata": {"name": "c1"}})
+    await v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "c1"}}))
     await v1.read_namespaced_config_map("c1", "default")
     await v1.read_namespaced_config_map("c1", "default")
     await v1.list_namespaced_config_map("default")
@@ -138,9 +145,15 @@ async def test_data_dir_survives_a_restart(tmp_path: Path) -> None:
     with LocalCluster(data_dir=data) as first:
         async with ApiClient(client_configuration(first)) as api:
             v1 = client.CoreV1Api(api)
-            await client.ApiextensionsV1Api(api).create_custom_resource_definition(WIDGET_CRD)
-            await v1.create_namespaced_config_map("default", {"metadata": {"name": "kept"}})
-            await v1.create_namespaced_config_map("default", {"metadata": {"name": "dropped"}})
+            await client.ApiextensionsV1Api(api).create_custom_resource_definition(
+                cast(Any, WIDGET_CRD)
+            )
+            await v1.create_namespaced_config_map(
+                "default", cast(Any, {"metadata": {"name": "kept"}})
+            )
+            await v1.create_namespaced_config_map(
+                "default", cast(Any, {"metadata": {"name": "dropped"}})
+            )
             await v1.delete_namespaced_config_map("dropped", "default")
             made = await client.CustomObjectsApi(api).create_namespaced_custom_object(
                 GROUP, "v1", "default", "widgets", widget("persisted")
@@ -158,5 +171,7 @@ async def test_data_dir_survives_a_restart(tmp_path: Path) -> None:
                 GROUP, "v1", "default", "widgets", "persisted"
             )
             assert got["spec"]["colour"] == "red"
-            new = await v1.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
+            new = await v1.create_namespaced_config_map(
+                "default", cast(Any, {"metadata": {"name": "after"}})
+            )
             assert int(new.metadata.resource_version) > last_rv

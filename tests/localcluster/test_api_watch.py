@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -14,7 +15,9 @@ from kubesim import LocalCluster
 from kubesim.testing import client_configuration
 
 
-def cm(name: str, **labels: str) -> dict[str, Any]:
+def cm(name: str, **labels: str) -> Any:
+    """A ConfigMap body as a plain dict (Any: the client sends dicts as they are, but its stubs
+    ask for a V1ConfigMap)."""
     return {"metadata": {"name": name, "labels": labels}}
 
 
@@ -109,16 +112,17 @@ async def test_bookmarks_only_when_asked() -> None:
         async with ApiClient(client_configuration(cluster)) as api:
             v1 = client.CoreV1Api(api)
             rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
-            resp = await v1.list_namespaced_config_map(
+            # _preload_content=False answers the raw response, not the model the stubs name.
+            resp = cast(aiohttp.ClientResponse, await v1.list_namespaced_config_map(
                 "default", watch=True, resource_version=rv, timeout_seconds=1,
                 allow_watch_bookmarks=True, _preload_content=False,
-            )  # fmt: skip
+            ))  # fmt: skip
             text = (await resp.read()).decode()
             assert '"type":"BOOKMARK"' in text
-            resp = await v1.list_namespaced_config_map(
+            resp = cast(aiohttp.ClientResponse, await v1.list_namespaced_config_map(
                 "default", watch=True, resource_version=rv, timeout_seconds=1,
                 _preload_content=False,
-            )  # fmt: skip
+            ))  # fmt: skip
             assert "BOOKMARK" not in (await resp.read()).decode()
 
 

@@ -306,7 +306,8 @@ def pod() -> dict[str, Any]:
 
 
 def containers(p: dict[str, Any]) -> list[dict[str, Any]]:
-    return p["spec"]["containers"]
+    found: list[dict[str, Any]] = p["spec"]["containers"]
+    return found
 
 
 def notebook(p: dict[str, Any]) -> dict[str, Any]:

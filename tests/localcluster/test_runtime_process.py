@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +44,7 @@ SERVER = textwrap.dedent(
 )
 
 
-async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
+async def until(check: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check()
@@ -56,7 +56,7 @@ async def until(check: Callable[[], Any], within: float = 15.0) -> Any:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Any:
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     commands = (PYTHON, "sh")
     with LocalCluster(
         data_dir=tmp_path / "cluster", runtime="process", allowed_commands=commands
@@ -84,7 +84,9 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def pod_body(name: str, command: list[str], **extra: Any) -> dict[str, Any]:
+def pod_body(name: str, command: list[str], **extra: Any) -> Any:
+    """A pod body as a plain dict (Any: the client sends dicts as they are, but its stubs ask for
+    a V1Pod)."""
     container: dict[str, Any] = {
         "name": "main",
         "image": "quay.io/jupyter/base-notebook:latest",
@@ -100,8 +102,7 @@ async def phase(core: client.CoreV1Api, name: str, wanted: str) -> client.V1Pod:
         pod = await core.read_namespaced_pod(name, NS)
         return pod if pod.status.phase == wanted else None
 
-    result: client.V1Pod = await until(check)
-    return result
+    return await until(check)
 
 
 async def get_json(url: str, within: float = 15.0) -> dict[str, Any]:
@@ -112,12 +113,11 @@ async def get_json(url: str, within: float = 15.0) -> dict[str, Any]:
         except aiohttp.ClientConnectionError:
             return None
 
-    result: dict[str, Any] = await until(check, within)
-    return result
+    return await until(check, within)
 
 
 async def claim(core: client.CoreV1Api, name: str) -> None:
-    body = {
+    body: Any = {  # a plain dict: the client sends it as it is, whatever its stubs ask for
         "metadata": {"name": name},
         "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
     }
@@ -235,7 +235,9 @@ async def test_deleting_the_pod_stops_the_process_and_its_children(
 
     pid = await until(child_pid)
     runtime = runtime_of(cluster)
-    podinit_pid = next(iter(runtime._pods.values())).containers["main"].process.pid  # type: ignore[union-attr]
+    process = next(iter(runtime._pods.values())).containers["main"].process
+    assert process is not None
+    podinit_pid = process.pid
     assert pid in descendants(podinit_pid)
     await core.delete_namespaced_pod("parent", NS, grace_period_seconds=1)
 

@@ -88,7 +88,7 @@ async def test_status_never_names_the_claim(hub_factory: StartHub, kube_client: 
     await victims(kube_client)
     await workspace(kube_client, "ws1")
     await bind(kube_client, "b1", "ws1", "alice")
-    custom = client.CustomObjectsApi(kube_client)
+    custom: Any = client.CustomObjectsApi(kube_client)  # takes _content_type, unlike its stubs
     await custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, NAMESPACE, "analyticsworkspaces", "ws1",
         {"status": {"persistentVolumeClaim": "hub-db-dir"}},

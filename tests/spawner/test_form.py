@@ -122,7 +122,7 @@ def render(
     return template.render(profile_list=profile_list, user_options=user_options or {})
 
 
-class FormOnlySpawner(KubeSpawner):
+class FormOnlySpawner(KubeSpawner):  # type: ignore[misc]  # KubeSpawner is untyped (Any)
     """KubeSpawner without its constructor's Kubernetes set-up (kubeconfig, reflectors): enough
     for the form methods, which only read traits."""
 

@@ -15,9 +15,9 @@ from traitlets.config import Config
 
 from lscsde_spawner.access import PermittedWorkspace
 from lscsde_spawner.models import AnalyticsWorkspace
+from lscsde_spawner.models.workspace import WORKSPACE_LABEL
 from lscsde_spawner.profiles import (
     OVERRIDE_KEYS,
-    WORKSPACE_LABEL,
     ProfileError,
     WorkspaceCard,
     card_for,

@@ -625,7 +625,8 @@ def base_pod(*, admin: bool = True, certs: bool = True, sidecar: bool = True) ->
             if sidecar and admin else None
         ),
     )  # fmt: skip
-    return to_json(pod)
+    shaped: dict[str, Any] = to_json(pod)
+    return shaped
 
 
 def to_json(obj: Any) -> Any:

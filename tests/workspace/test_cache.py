@@ -521,7 +521,7 @@ async def test_listeners_hear_each_change_after_sync(
 async def test_claims_are_cached_with_their_labels(
     cache: WorkspaceCache, kube_client: ApiClient
 ) -> None:
-    body = {
+    body: Any = {  # a plain dict: the client sends it as it is, whatever its stubs ask for
         "metadata": {"name": "workspace-ws1", "labels": {"xlscsde.nhs.uk/workspace": "ws1"}},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }

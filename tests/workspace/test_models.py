@@ -459,6 +459,7 @@ def test_typed_values_of_field_objects() -> None:
     jw = ws.spec.jupyter_workspace
     assert jw is not None and jw.resources is not None
     assert jw.resources.limits == {"cpu": 4, "memory": "16Gi", "nvidia.com/gpu": 1}
+    assert jw.resources.requests is not None
     assert jw.resources.requests["nvidia.com/gpu"] == 1
     assert [t["key"] for t in jw.tolerations] == ["nvidia.com/gpu", "node.kubernetes.io/not-ready"]
 
