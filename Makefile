@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check lscsde_spawner lscsde_demo kubesim tests bench examples
 	$(BIN)/ruff format --check lscsde_spawner lscsde_demo kubesim tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy tests bench
 	$(BIN)/lint-imports --no-logo
 
 bench: install

@@ -37,7 +37,6 @@ from bench.access_data import (
     COLLIDING_USER,
     NS,
     USER,
-    apply_crds,
     field_label,
     make_dataset,
     seed,
@@ -56,6 +55,7 @@ from bench.old_tool import (
 )
 from lscsde_spawner.access import today_in
 from lscsde_spawner.kube.cache import WorkspaceCache
+from tests.support.crds import install_crds
 
 log = logging.getLogger("access_bench")
 
@@ -89,7 +89,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with ClusterProcess() as cluster:
         # ours: a configuration naming the URL; theirs: the kubeconfig, as in the field
         async with ApiClient(client_configuration(cluster.url)) as api:
-            await apply_crds(api)
+            await install_crds(api)
             results["seed_seconds"] = await seed(api, ds)
             # the raw objects are in the cluster now; holding them here would only add to
             # every garbage collection either tool's lookups trigger

@@ -11,15 +11,14 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from lscsde_spawner.crds import load_crds
 from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.usernames import USER_LABEL, username_label
+from tests.support import factories
 
 NS = "default"
 # the kinds the cache lists and watches
@@ -59,71 +58,46 @@ class Dataset:
 
 def workspace_obj(i: int, today: date) -> dict[str, Any]:
     name = f"ws-{i:04d}"
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalyticsWorkspace",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "displayName": f"Study {i:04d}: cohort analysis",
-            "description": (
-                f"Workspace {i} for an approved study.\n"
-                "Pseudonymised extracts only; outputs go through disclosure control."
-            ),
-            "validity": {
-                "availableFrom": (today - timedelta(days=365)).isoformat(),
-                "expires": (today + timedelta(days=365)).isoformat(),
-            },
-            "jupyterWorkspace": {
-                "image": f"ghcr.io/lsc-sde/jupyter-datascience:1.{i % 7}.0",
-                "extraLabels": {"project": f"p{i % 50:02d}"},
-                "defaultUri": "/lab",
-                "resources": {
-                    "requests": {"cpu": "1", "memory": "4Gi"},
-                    "limits": {"cpu": "2", "memory": "8Gi"},
-                },
-                "nodeSelector": {"kubernetes.io/os": "linux"},
-                "tolerations": [
-                    {
-                        "key": "workload",
-                        "operator": "Equal",
-                        "value": "jupyter",
-                        "effect": "NoSchedule",
-                    }
-                ],
-                "persistentVolumeClaim": {
-                    "name": f"{name}-shared",
-                    "storageClassName": "managed-csi",
-                },
-            },
+    return factories.workspace(
+        name,
+        display=f"Study {i:04d}: cohort analysis",
+        description=(
+            f"Workspace {i} for an approved study.\n"
+            "Pseudonymised extracts only; outputs go through disclosure control."
+        ),
+        available=(today - timedelta(days=365)).isoformat(),
+        expires=(today + timedelta(days=365)).isoformat(),
+        image=f"ghcr.io/lsc-sde/jupyter-datascience:1.{i % 7}.0",
+        namespace=NS,
+        status={"statusText": "Provisioned", "persistentVolumeClaim": f"{name}-shared"},
+        extraLabels={"project": f"p{i % 50:02d}"},
+        defaultUri="/lab",
+        resources={
+            "requests": {"cpu": "1", "memory": "4Gi"},
+            "limits": {"cpu": "2", "memory": "8Gi"},
         },
-        "status": {"statusText": "Provisioned", "persistentVolumeClaim": f"{name}-shared"},
-    }
-
-
-def binding_spec(workspace: str, username: str, expires: date) -> dict[str, Any]:
-    return {
-        "workspace": workspace,
-        "username": username,
-        "expires": expires.isoformat(),
-        "comments": "Approved by the data access committee",
-        "replicas": 0,
-    }
+        nodeSelector={"kubernetes.io/os": "linux"},
+        tolerations=[
+            {"key": "workload", "operator": "Equal", "value": "jupyter", "effect": "NoSchedule"}
+        ],
+        persistentVolumeClaim={"name": f"{name}-shared", "storageClassName": "managed-csi"},
+    )
 
 
 def binding_obj(
     name: str, workspace: str, username: str, expires: date, namespace: str | None = None
 ) -> dict[str, Any]:
     """A binding as the field tools write it, with their label and our own `USER_LABEL`."""
-    metadata: dict[str, Any] = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    metadata["labels"] = {FIELD_LABEL: field_label(username), USER_LABEL: username_label(username)}
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalyticsWorkspaceBinding",
-        "metadata": metadata,
-        "spec": binding_spec(workspace, username, expires),
-    }
+    return factories.binding(
+        name,
+        workspace,
+        username,
+        expires=expires.isoformat(),
+        namespace=namespace,
+        labels={FIELD_LABEL: field_label(username), USER_LABEL: username_label(username)},
+        comments="Approved by the data access committee",
+        replicas=0,
+    )
 
 
 def make_dataset(
@@ -195,24 +169,6 @@ def make_dataset(
         colliding=colliding,
         users=n_users + 2,
     )
-
-
-async def apply_crds(api: ApiClient) -> None:
-    """Apply the CRDs, then wait until the API server serves every kind the cache reads."""
-    ext = client.ApiextensionsV1Api(api)
-    for crd in load_crds():
-        await ext.create_custom_resource_definition(cast(Any, crd))  # a dict serialises as is
-    custom = client.CustomObjectsApi(api)
-    deadline = time.monotonic() + 30
-    for plural in PLURALS:
-        while True:
-            try:
-                await custom.list_namespaced_custom_object(GROUP, VERSION, NS, plural, limit=1)
-                break
-            except ApiException:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
 
 
 async def seed(api: ApiClient, ds: Dataset) -> float:

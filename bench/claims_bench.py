@@ -49,7 +49,8 @@ from lscsde_spawner import access
 from lscsde_spawner.claims import user_claims
 from lscsde_spawner.kube.cache import WorkspaceCache
 from lscsde_spawner.models import GROUP, VERSION
-from tests.hub.objects import install
+from tests.support import factories
+from tests.support.crds import install_crds
 
 RESULTS = Path(__file__).parent / "results" / "claims.json"
 NS = "default"
@@ -59,26 +60,19 @@ TODAY = datetime.now(UTC).date()
 
 
 def workspace(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalyticsWorkspace",
-        "metadata": {"name": f"ws-{i}"},
-        "spec": {
-            "displayName": f"Workspace {i}",
-            "description": "bench",
-            "validity": {"availableFrom": "2020-01-01", "expires": "2099-12-31"},
-            "jupyterWorkspace": {"image": "quay.io/jupyter/base-notebook:2024-05-01"},
-        },
-    }
+    return factories.workspace(
+        f"ws-{i}",
+        display=f"Workspace {i}",
+        description="bench",
+        available="2020-01-01",
+        expires="2099-12-31",
+        image="quay.io/jupyter/base-notebook:2024-05-01",
+    )
 
 
 def binding(name: str, ws: int, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalyticsWorkspaceBinding",
-        "metadata": {"name": name},
-        "spec": {"workspace": f"ws-{ws}", "expires": "2099-12-31", **spec},
-    }
+    """A binding of workspace `ws-<ws>`; `spec`: its username or claims."""
+    return factories.binding(name, f"ws-{ws}", expires="2099-12-31", **spec)
 
 
 def dataset(args: argparse.Namespace, rnd: random.Random) -> list[tuple[str, dict[str, Any]]]:
@@ -131,7 +125,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     claims = user_claims({"groups": groups, "department": "cardiology"})
     with LocalCluster() as cluster:
         async with ApiClient(client_configuration(cluster)) as api:
-            await install(api)
+            await install_crds(api)
             objects = dataset(args, rnd)
             started = time.perf_counter()
             await seed(api, objects)

@@ -73,8 +73,10 @@ from kubesim.apiserver.store import DELETED, Subscription
 from kubesim.testing import client_configuration
 from lscsde_spawner.revocation import DEBOUNCE, RunningServers
 from lscsde_spawner.spawner import WorkspaceSpawner
-from tests.hub.conftest import NAMESPACE, RunningHub, ensure_chp_on_path, hub_config
-from tests.hub.objects import bind, day, delete, events_about, install, patch, workspace
+from tests.support.crds import install_crds
+from tests.support.factories import day
+from tests.support.hub import NAMESPACE, RunningHub, ensure_chp_on_path, hub_config
+from tests.support.objects import bind, delete, events_about, patch, workspace
 
 RESULTS = Path(__file__).parent / "results" / "revocation.json"
 WS = "analyticsworkspaces"
@@ -562,7 +564,7 @@ async def main(servers: int) -> dict[str, Any]:
             ApiClient(client_configuration(cluster)) as api,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
         ):
-            await install(api)
+            await install_crds(api)
             await workspace(api, "ws-seq")
             hub = await start_quiet_hub(cluster, http, Path(tmp))
             try:

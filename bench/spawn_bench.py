@@ -51,11 +51,12 @@ from kubespawner.clients import load_config
 
 from kubesim import LocalCluster
 from kubesim.testing import client_configuration
-from lscsde_spawner.crds import load_crds
-from lscsde_spawner.models import GROUP, VERSION
 from lscsde_spawner.spawner import WorkspaceSpawner
 from lscsde_spawner.storage import DATASOURCE_LABEL
-from tests.hub.conftest import (
+from tests.support import factories
+from tests.support.crds import install_crds
+from tests.support.factories import WS_IMAGE
+from tests.support.hub import (
     NAMESPACE,
     RunningHub,
     ensure_chp_on_path,
@@ -63,25 +64,13 @@ from tests.hub.conftest import (
     login,
     reset_kubespawner_globals,
 )
+from tests.support.objects import create
 
 RESULTS = Path(__file__).parent / "results" / "spawn.json"
-WS_IMAGE = "quay.io/jupyter/scipy-notebook:2024-05-01"
 PAST, FUTURE = "2000-01-01", "2999-12-31"
 
 
 # -- cluster set-up --------------------------------------------------------------------------
-
-
-async def create_cr(api: ApiClient, plural: str, kind: str, name: str, spec: Any) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": kind,
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-    await client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, NAMESPACE, plural, body
-    )
 
 
 async def create_pvc(api: ApiClient, name: str, labels: dict[str, str]) -> None:
@@ -96,54 +85,29 @@ async def create_pvc(api: ApiClient, name: str, labels: dict[str, str]) -> None:
 
 async def setup_workspaces(api: ApiClient, users: list[str]) -> None:
     """`plain`: image only. `extra`: two data sources and two additional storages."""
-    ext = client.ApiextensionsV1Api(api)
-    for crd in load_crds():
-        await ext.create_custom_resource_definition(cast(Any, crd))
-    validity = {"availableFrom": PAST, "expires": FUTURE}
-    plain = {"image": WS_IMAGE}
-    extra = {
-        "image": WS_IMAGE,
-        "additionalStorage": [
-            {
-                "mountPath": f"/mnt/shared{i}",
-                "persistentVolumeClaim": f"shared-{i}",
-                "storageClassName": "standard",
-            }
-            for i in range(2)
-        ],
-    }
-    for name, jupyter in (("plain", plain), ("extra", extra)):
-        spec = {
-            "displayName": name,
-            "description": name,
-            "validity": validity,
-            "jupyterWorkspace": jupyter,
+    await install_crds(api)
+    storage = [
+        {
+            "mountPath": f"/mnt/shared{i}",
+            "persistentVolumeClaim": f"shared-{i}",
+            "storageClassName": "standard",
         }
-        await create_cr(api, "analyticsworkspaces", "AnalyticsWorkspace", name, spec)
+        for i in range(2)
+    ]
+    extra: dict[str, Any] = {"additionalStorage": storage}
+    for name, jupyter in (("plain", {}), ("extra", extra)):
+        await create(
+            api,
+            factories.workspace(
+                name, display=name, description=name, available=PAST, expires=FUTURE, **jupyter
+            ),
+        )
         for user in users:
-            await create_cr(
-                api,
-                "analyticsworkspacebindings",
-                "AnalyticsWorkspaceBinding",
-                f"{name}-{user}",
-                {"workspace": name, "username": user, "expires": FUTURE},
-            )
+            await create(api, factories.binding(f"{name}-{user}", name, user, expires=FUTURE))
     for i in range(2):
         ds = f"ds{i}"
-        await create_cr(
-            api,
-            "analyticsdatasources",
-            "AnalyticsDataSource",
-            ds,
-            {"displayName": ds, "type": "databricks"},
-        )
-        await create_cr(
-            api,
-            "analyticsdatasourcebindings",
-            "AnalyticsDataSourceBinding",
-            f"{ds}-extra",
-            {"workspace": "extra", "datasource": ds},
-        )
+        await create(api, factories.datasource(ds, type="databricks"))
+        await create(api, factories.datasource_binding(f"{ds}-extra", "extra", ds))
         await create_pvc(api, f"datasource-{ds}", {DATASOURCE_LABEL: ds})
 
 

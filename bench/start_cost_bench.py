@@ -68,7 +68,7 @@ from bench.start_cost_hub import run_spawner
 from bench.start_cost_namespace import bench_users, setup_namespace
 from bench.start_cost_report import TARGETS, print_table, verdict
 from lscsde_spawner.spawner import WorkspaceSpawner
-from tests.hub.conftest import ensure_chp_on_path
+from tests.support.hub import ensure_chp_on_path
 
 RESULTS = Path(__file__).parent / "results" / "start_cost.json"
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from bench.cluster_process import ClusterProcess, serve
 from lscsde_spawner.models import GROUP, VERSION
-from tests.hub.conftest import NAMESPACE
+from tests.support.hub import NAMESPACE
 
 STREAM_KEY = "lscsde_bench_key"  # request state: the "verb resource" a streamed body belongs to
 

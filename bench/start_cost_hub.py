@@ -25,7 +25,7 @@ from bench.load_process import LoadProcess, auth_header
 from bench.measuring import percentile_ms
 from bench.spawn_bench import start_hub, wait_stopped
 from bench.start_cost_cluster import CostCluster, Traffic, traffic_report
-from tests.hub.conftest import RunningHub, login
+from tests.support.hub import RunningHub, login
 
 START = {"profile": "plain"}
 REFUSED = {"profile": "nosuch"}  # no such workspace (ours: 404) / profile (vanilla: 500)

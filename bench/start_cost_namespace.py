@@ -10,10 +10,13 @@ from typing import Any
 
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from bench.access_data import apply_crds, binding_obj, workspace_obj
+from bench.access_data import binding_obj, workspace_obj
 from bench.cluster_process import client_configuration
-from bench.spawn_bench import FUTURE, PAST, WS_IMAGE, create_cr
+from bench.spawn_bench import FUTURE, PAST
 from bench.start_cost_cluster import CostCluster
+from tests.support import factories
+from tests.support.crds import install_crds
+from tests.support.objects import create
 
 WORKSPACE = "plain"
 OTHER_USERS = 500  # owners of the filler bindings
@@ -63,14 +66,11 @@ async def setup_namespace(
     today = datetime.now(UTC).date()
     started = time.perf_counter()
     async with ApiClient(client_configuration(cluster.url)) as api:
-        await apply_crds(api)
-        spec = {
-            "displayName": WORKSPACE,
-            "description": WORKSPACE,
-            "validity": {"availableFrom": PAST, "expires": FUTURE},
-            "jupyterWorkspace": {"image": WS_IMAGE},
-        }
-        await create_cr(api, "analyticsworkspaces", "AnalyticsWorkspace", WORKSPACE, spec)
+        await install_crds(api)
+        plain = factories.workspace(
+            WORKSPACE, display=WORKSPACE, description=WORKSPACE, available=PAST, expires=FUTURE
+        )
+        await create(api, plain)
     far = date.fromisoformat(FUTURE)
     own = [binding_obj(f"bench-{u}", WORKSPACE, u, far) for u in users]
     workspaces, bindings = filler(n_bindings - len(own), n_workspaces, today, seed)

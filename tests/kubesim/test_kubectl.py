@@ -1,0 +1,162 @@
+"""The real kubectl binary against the embedded API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubesim import LocalCluster
+from tests.support.sample_crds import WIDGET_CRD, widget
+
+KUBECTL = shutil.which("kubectl")
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
+]
+
+
+class Kubectl:
+    def __init__(self, cluster: LocalCluster, home: Path) -> None:
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "HOME": str(home),  # a fresh discovery cache for every cluster
+        }
+        self.cache = str(home / "cache")
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        assert KUBECTL is not None
+        proc = subprocess.run(
+            [KUBECTL, "--cache-dir", self.cache, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc.stdout if check else proc.stdout + proc.stderr
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        assert KUBECTL is not None
+        return subprocess.Popen(
+            [KUBECTL, "--cache-dir", self.cache, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+
+
+@pytest.fixture(scope="module")
+def kubectl(module_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    k = Kubectl(module_cluster, tmp_path_factory.mktemp("kubectl-home"))
+    k("apply", "-f", "-", stdin=yaml.safe_dump(WIDGET_CRD))
+    return k
+
+
+@pytest.fixture
+def widgets(kubectl: Kubectl) -> Iterator[None]:
+    yield
+    kubectl("delete", "widgets", "--all")
+
+
+def test_version_selects_a_matching_kubectl(kubectl: Kubectl) -> None:
+    out = json.loads(kubectl("version", "-o", "json"))
+    assert out["serverVersion"]["major"] == "1"
+
+
+def test_apply_custom_resource_with_default_validation(kubectl: Kubectl, widgets: None) -> None:
+    manifest = yaml.safe_dump(widget("applied"))
+    assert "created" in kubectl("apply", "-f", "-", stdin=manifest)
+    assert "unchanged" in kubectl("apply", "-f", "-", stdin=manifest)
+    changed = widget("applied", colour="green")
+    assert "configured" in kubectl("apply", "-f", "-", stdin=yaml.safe_dump(changed))
+    # Default (strict) validation reaches the server, which names the unknown field.
+    bad = widget("strict")
+    bad["spec"]["bogus"] = 1
+    out = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(bad), check=False)
+    assert 'unknown field "spec.bogus"' in out
+    # A schema violation is refused with the field path.
+    bad = widget("invalid", colour="blue")
+    out = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(bad), check=False)
+    assert "spec.colour" in out and "Unsupported value" in out
+
+
+def test_get_prints_printer_columns_selectors_and_json(kubectl: Kubectl, widgets: None) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("w-red")))
+    green = widget("w-green", colour="green")
+    green["metadata"]["labels"] = {"team": "g"}
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(green))
+    lines = kubectl("get", "widgets").splitlines()
+    assert lines[0].split() == ["NAME", "COLOUR", "UNTIL", "STATE"]
+    assert lines[1].split() == ["w-green", "green", "2030-01-31"]
+    assert lines[2].split() == ["w-red", "red", "2030-01-31"]
+    assert kubectl("get", "wdg", "-l", "team=g", "-o", "name").split() == [
+        "widget.example.lscsde.test/w-green"
+    ]
+    doc = json.loads(kubectl("get", "widget", "w-red", "-o", "json"))
+    assert doc["spec"] == {"colour": "red", "until": "2030-01-31", "replicas": 0}
+    assert kubectl("get", "gadgets", "-o", "name").count("widget") == 2  # category
+
+
+def test_patch_merge_and_json_then_delete(kubectl: Kubectl, widgets: None) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("p")))
+    kubectl("patch", "widget", "p", "--type", "merge", "-p", '{"spec":{"colour":"green"}}')
+    kubectl(
+        "patch", "widget", "p", "--type", "json",
+        "-p", '[{"op":"replace","path":"/spec/until","value":"2031-05-06"}]',
+    )  # fmt: skip
+    doc = json.loads(kubectl("get", "widget", "p", "-o", "json"))
+    assert (doc["spec"]["colour"], doc["spec"]["until"]) == ("green", "2031-05-06")
+    assert "deleted" in kubectl("delete", "widget", "p")
+    out = kubectl("get", "widget", "p", check=False)
+    assert 'widgets.example.lscsde.test "p" not found' in out
+
+
+def test_get_watch_sees_a_change(kubectl: Kubectl, widgets: None) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("watched")))
+    proc = kubectl.popen("get", "widgets", "-w", "--request-timeout", "20s")
+    try:
+        time.sleep(1.5)
+        kubectl(
+            "patch", "widget", "watched", "--type", "merge", "-p", '{"spec":{"colour":"green"}}'
+        )
+        deadline = time.monotonic() + 15
+        seen = []
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            seen.append(line)
+            if "green" in line:
+                break
+        assert any("watched" in s and "green" in s for s in seen), seen
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_pods_run_and_logs(kubectl: Kubectl) -> None:
+    kubectl("run", "logger", "--image=busybox:1.36", "--port=8080")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pod = json.loads(kubectl("get", "pod", "logger", "-o", "json"))
+        if pod["status"].get("phase") == "Running":
+            break
+        time.sleep(0.1)
+    assert pod["status"]["phase"] == "Running"
+    assert pod["status"]["podIP"].startswith("127.") and pod["status"]["podIP"] != "127.0.0.1"
+    assert "busybox:1.36" in kubectl("logs", "logger")
+    events = kubectl("get", "events", "--field-selector", "involvedObject.name=logger")
+    assert "Started" in events and "Scheduled" in events
+    kubectl("delete", "pod", "logger")
+    assert "not found" in kubectl("get", "pod", "logger", check=False)
