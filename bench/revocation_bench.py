@@ -1,7 +1,7 @@
 """Revocation benchmark: from a grant ending to the server being stopped, with N servers running.
 
 One real JupyterHub (MockHub, configurable-http-proxy, `WorkspaceSpawner`; configured by
-tests/hub/conftest.py's `hub_config`, as spawn_bench's hub) against one embedded cluster
+tests/support/hub.py's `hub_config`, as spawn_bench's hub) against one embedded cluster
 (`LocalCluster`, stub runtime, in a thread of this process, as spawn_bench's). N users
 (`--servers`, 50 by default), each bound to a workspace shared by all of them. Three rounds, each
 starting all N servers through the REST API (POST /users/{u}/server, all at once, then waited

@@ -2,7 +2,7 @@
 
 Both spawners run in a real JupyterHub (MockHub, configurable-http-proxy, KubeSpawner), one
 after the other in one process against one embedded cluster (`LocalCluster`), with the hub
-machinery of tests/hub/conftest.py. Each starts N servers one after another: N users, each
+machinery of tests/support/hub.py. Each starts N servers one after another: N users, each
 started through the REST API (POST /users/{u}/server), waited for until ready, then stopped
 (DELETE) before the next user starts.
 

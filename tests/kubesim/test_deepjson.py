@@ -1,4 +1,4 @@
-"""localcluster/deepjson.py: the stdlib's answers, at any depth kube-apiserver accepts."""
+"""kubesim.registry.deepjson: the stdlib's answers, at any depth kube-apiserver accepts."""
 
 from __future__ import annotations
 

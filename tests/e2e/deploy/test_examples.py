@@ -108,7 +108,7 @@ def test_z2jh_values_shape() -> None:
 
 @pytest.fixture
 def make_spawner() -> Iterator[Any]:
-    """A WorkspaceSpawner built from a config, with no cluster (as in tests/spawner)."""
+    """A WorkspaceSpawner built from a config, with no cluster (as in tests/lscsde_spawner)."""
     with (
         mock.patch.object(kubespawner_module, "load_config"),
         mock.patch.object(kubespawner_module, "shared_client"),

@@ -1,7 +1,7 @@
 """Attacks that already held before the hardening, kept as a regression suite: hostile content
 in a workspace (markup, an off-origin default URL, reserved labels, path traversal) and a
 malformed workspace beside good ones. Forged starts (another user's workspace, bad names, wrong
-types) are in tests/hub/test_workspace_spawner.py::test_forged_starts_are_refused."""
+types) are in tests/e2e/hub/test_workspace_spawner.py::test_forged_starts_are_refused."""
 
 from __future__ import annotations
 
