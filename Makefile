@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CHP := node_modules/.bin/configurable-http-proxy
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install test lint bench local-cluster demo clean
+.PHONY: install test lint bench local-cluster demo clean peer-suites
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,10 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check lscsde_spawner lscsde_demo kubesim tests bench examples
-	$(BIN)/ruff format --check lscsde_spawner lscsde_demo kubesim tests bench examples
+	$(BIN)/ruff check lscsde_spawner lscsde_demo kubesim tests bench examples scripts
+	$(BIN)/ruff format --check lscsde_spawner lscsde_demo kubesim tests bench examples scripts
 	$(BIN)/mypy
-	$(BIN)/mypy tests bench
+	$(BIN)/mypy tests bench scripts
 	$(BIN)/lint-imports --no-logo
 
 bench: install
@@ -44,6 +44,11 @@ bench: install
 bench-access: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.access_bench $(BENCH_ARGS)
+
+# Peers' own test suites against kubesim, from local checkouts (not part of make test):
+# make peer-suites PEERS="kubespawner=../kubespawner kubernetes_asyncio=../kubernetes_asyncio kubernetes=../python"
+peer-suites: install
+	$(BIN)/python scripts/peer_suites.py $(PEERS)
 
 local-cluster: install
 	$(BIN)/kubesim --port 6443 --data-dir .demo/cluster
