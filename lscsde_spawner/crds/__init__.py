@@ -1,8 +1,10 @@
 """The CustomResourceDefinitions of the five xlscsde.nhs.uk/v1 kinds, shipped as package data.
 
-`lscsde-spawner crds | kubectl apply -f -` installs them. The schemas accept every object already
-on LSC-SDE clusters (they declare the fields of the published reference and require only what it
-requires); the stricter checks live in `lscsde_spawner.models`, which skip a bad object alone.
+`lscsde-spawner crds | kubectl apply -f -` installs them. They are the published LSC-SDE CRDs
+(lsc-sde/iac-helm-analytics-workspace-management) in fields, types, defaults, required fields,
+anyOf rules, names, categories and printer columns, with the differences the README lists
+("Differences from the published CRDs"), so they accept every object already on LSC-SDE clusters.
+The spawner's own checks live in `lscsde_spawner.models`, which skip a bad object alone.
 """
 
 from __future__ import annotations

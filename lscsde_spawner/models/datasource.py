@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -45,7 +45,9 @@ class CrateRepo(CRModel):
 
 class RoCrate(CRModel):
     repo: CrateRepo | None = None
-    spec: str | None = None
+    # The crate itself (RO-Crate JSON-LD): an object in the published CRD, kept as written. A
+    # string is what an older version of our CRD declared; such objects may still be stored.
+    spec: dict[str, Any] | str | None = None
 
 
 class Connection(CRModel):

@@ -78,7 +78,7 @@ def test_merge_patch_that_is_not_an_object(
     assert (info.value.code, info.value.reason, info.value.message) == (code, reason, message)
 
 
-# -- JSON patch (RFC 6902, appendix A) -----------------------------------------------------------
+# -- JSON patch (RFC 6902 appendix A, as evanphx/json-patch v4 applies it) ----------------------
 
 
 @pytest.mark.parametrize(
@@ -190,6 +190,100 @@ def test_json_patch_values_are_copied() -> None:
 NOT_APPLIED = "the server rejected our request due to an error in our request"
 
 
+# What evanphx/json-patch v4 (which kube-apiserver applies JSON patches with) does where RFC 6902
+# would refuse, or say otherwise. Clients rely on these: lscsde-workspace-mgmt `replace`s /status
+# on objects that have none (tests/kubesim/test_field_client.py).
+V4_DOC: dict[str, Any] = {"a": {"b": 1}, "list": ["x", "y", "z"], "n": None}
+
+
+@pytest.mark.parametrize(
+    ("patch", "changes"),
+    [
+        pytest.param(
+            [{"op": "replace", "path": "/status", "value": {"phase": "Up"}}],
+            {"status": {"phase": "Up"}},
+            id="replace-missing-member-adds-it",
+        ),
+        pytest.param(
+            [{"op": "replace", "path": "/a/c", "value": 2}],
+            {"a": {"b": 1, "c": 2}},
+            id="replace-missing-nested-member-adds-it",
+        ),
+        pytest.param(
+            [{"op": "add", "path": "/new"}], {"new": None}, id="add-without-value-sets-null"
+        ),
+        pytest.param(
+            [{"op": "replace", "path": "/a"}], {"a": None}, id="replace-without-value-sets-null"
+        ),
+        pytest.param(
+            [{"op": "copy", "from": "/nope", "path": "/c"}],
+            {"c": None},
+            id="copy-of-missing-member-copies-null",
+        ),
+        pytest.param(
+            [{"op": "test", "path": "/nope", "value": None}], {}, id="test-missing-is-null"
+        ),
+        pytest.param([{"op": "test", "path": "/n", "value": None}], {}, id="test-null"),
+        pytest.param(
+            [{"op": "test", "path": "/a", "value": {"b": 1}}], {}, id="test-object-by-value"
+        ),
+        pytest.param(
+            [{"op": "replace", "path": "/list/-1", "value": "Z"}],
+            {"list": ["x", "y", "Z"]},
+            id="negative-index-counts-from-the-end",
+        ),
+        pytest.param(
+            [{"op": "add", "path": "/list/-1", "value": "w"}],
+            {"list": ["x", "y", "z", "w"]},
+            id="add-at-minus-1-appends",
+        ),
+        pytest.param(
+            [{"op": "add", "path": "/list/-4", "value": "w"}],
+            {"list": ["w", "x", "y", "z"]},
+            id="add-at-minus-len-plus-1-prepends",
+        ),
+        pytest.param(
+            [{"op": "remove", "path": "/list/-3"}], {"list": ["y", "z"]}, id="remove-negative"
+        ),
+        pytest.param(
+            [{"op": "add", "path": "/list/+1", "value": "w"}, {"op": "remove", "path": "/list/01"}],
+            {"list": ["x", "y", "z"]},
+            id="signed-and-zero-padded-indices",
+        ),
+        pytest.param(
+            [{"op": "add", "path": "x/a", "value": 1}], {"a": 1}, id="path-without-leading-slash"
+        ),
+        pytest.param([{"op": "add", "path": "/", "value": 1}], {"": 1}, id="empty-member-name"),
+        pytest.param(
+            [{"op": "add", "path": "/~2~01", "value": 1}], {"~2~1": 1}, id="unknown-escape-kept"
+        ),
+        pytest.param(
+            [{"op": "replace", "path": "", "value": 5}], {}, id="replace-root-with-scalar-is-no-op"
+        ),
+        pytest.param(
+            [{"op": "replace", "path": "", "value": {"only": True}}],
+            None,
+            id="replace-root-with-object",
+        ),
+    ],
+)
+def test_json_patch_v4_leniencies(patch: list[Any], changes: dict[str, Any] | None) -> None:
+    before = copy.deepcopy(V4_DOC)
+    out = apply_json_patch(V4_DOC, patch)
+    assert out == ({"only": True} if changes is None else {**V4_DOC, **changes})
+    assert before == V4_DOC
+
+
+def test_json_patch_copies_are_capped_at_3_mib() -> None:
+    """jsonpatch.AccumulatedCopySizeLimit, which the server sets from JSONPatchMaxCopyBytes."""
+    doc = {"big": "x" * (1024 * 1024)}  # 1 MiB (and two quotes) of JSON per copy
+    copies = [{"op": "copy", "from": "/big", "path": f"/c{i}"} for i in range(3)]
+    with pytest.raises(ApiError) as info:
+        apply_json_patch(doc, copies)
+    assert (info.value.code, info.value.message) == (422, NOT_APPLIED)
+    assert set(apply_json_patch(doc, copies[:2])) == {"big", "c0", "c1"}
+
+
 @pytest.mark.parametrize(
     "patch",
     [
@@ -200,13 +294,39 @@ NOT_APPLIED = "the server rejected our request due to an error in our request"
         ),
         pytest.param([{"op": "test", "path": "/flag", "value": 1}], id="true-is-not-1"),
         pytest.param([{"op": "remove", "path": "/nope"}], id="remove-missing"),
-        pytest.param([{"op": "replace", "path": "/nope", "value": 1}], id="replace-missing"),
+        pytest.param([{"op": "remove", "path": "/list/1"}], id="remove-missing-item"),
+        pytest.param([{"op": "remove", "path": "/list/-"}], id="remove-dash"),
+        pytest.param([{"op": "replace", "path": "/list/1", "value": 1}], id="replace-missing-item"),
+        pytest.param([{"op": "replace", "path": "/list/-", "value": 1}], id="replace-dash"),
+        pytest.param(
+            [{"op": "replace", "path": "/nope/x", "value": 1}], id="replace-below-missing-parent"
+        ),
         pytest.param([{"op": "add", "path": "/list/9", "value": 1}], id="index-out-of-range"),
+        pytest.param([{"op": "add", "path": "/list/-3", "value": 1}], id="negative-out-of-range"),
+        pytest.param([{"op": "add", "path": "/list/x", "value": 1}], id="index-not-a-number"),
+        pytest.param([{"op": "add", "path": "/list/1.0", "value": 1}], id="index-not-an-int"),
+        pytest.param([{"op": "add", "path": "/baz/x", "value": 1}], id="add-below-a-string"),
+        pytest.param([{"op": "add", "path": "/null/x", "value": 1}], id="add-below-null"),
+        pytest.param([{"op": "add", "path": "", "value": {}}], id="add-to-the-root"),
+        pytest.param([{"op": "add", "path": "baz", "value": 1}], id="path-without-slash"),
+        pytest.param([{"op": "move", "from": "/nope", "path": "/x"}], id="move-missing"),
+        pytest.param([{"op": "move", "from": "/baz", "path": "/baz/x"}], id="move-into-itself"),
+        pytest.param([{"op": "copy", "from": "/list/5", "path": "/x"}], id="copy-missing-item"),
+        pytest.param([{"op": "test", "path": "/nope", "value": 1}], id="test-missing"),
+        pytest.param([{"op": "test", "path": "/nope"}], id="test-missing-without-value"),
+        pytest.param([{"op": "test", "path": "/baz"}], id="test-without-value"),
+        pytest.param([{"op": "test", "path": "/num", "value": 10.0}], id="test-10-is-not-10.0"),
+        pytest.param([{"op": "test", "path": "/list", "value": [1, 2]}], id="test-array-length"),
+        pytest.param([{"op": "test", "path": "", "value": {}}], id="test-the-root"),
         pytest.param([{"op": "frobnicate", "path": "/baz"}], id="unknown-op"),
+        pytest.param([{"op": 1, "path": "/baz"}], id="op-not-a-string"),
         pytest.param([{"path": "/baz", "value": 1}], id="no-op"),
+        pytest.param([None], id="null-operation"),
         pytest.param([{"op": "add", "value": 1}], id="no-path"),
-        pytest.param([{"op": "add", "path": "/x"}], id="no-value"),
+        pytest.param([{"op": "add", "path": None, "value": 1}], id="null-path"),
+        pytest.param([{"op": "add", "path": 1, "value": 1}], id="path-not-a-string"),
         pytest.param([{"op": "move", "path": "/x"}], id="no-from"),
+        pytest.param([{"op": "copy", "path": "/x"}], id="copy-without-from"),
         pytest.param(
             [{"op": "add", "path": "/a", "value": 1}, {"op": "test", "path": "/a", "value": 2}],
             id="atomic",
@@ -214,7 +334,7 @@ NOT_APPLIED = "the server rejected our request due to an error in our request"
     ],
 )
 def test_json_patch_that_cannot_be_applied(patch: list[Any]) -> None:
-    doc = {"baz": "qux", "num": 10, "flag": True, "list": [1]}
+    doc = {"baz": "qux", "num": 10, "flag": True, "list": [1], "null": None}
     before = copy.deepcopy(doc)
     with pytest.raises(ApiError) as info:
         apply_json_patch(doc, patch)

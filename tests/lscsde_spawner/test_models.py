@@ -330,3 +330,20 @@ def test_parse_many_reports_the_bad_one_only() -> None:
 def test_kind_and_plural(model: type[Resource], kind: str, plural: str) -> None:
     assert (kind, plural) == (model.KIND, model.PLURAL)
     assert issubclass(model, CRModel)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": [{"@id": "./"}]},
+        "https://w3id.org/ro/crate/1.1",  # what an older version of our CRD declared
+    ],
+    ids=["object", "string"],
+)
+def test_a_crate_spec_is_kept_as_written(spec: Any) -> None:
+    raw = changed(FULL_DATASOURCE, "spec.connections.3.roCrate.spec", spec)
+    parsed = parse_one(AnalyticsDataSource, raw)
+    assert isinstance(parsed, AnalyticsDataSource), parsed
+    assert parsed.to_dict() == raw
+    crate = parsed.spec.connections[3].ro_crate
+    assert crate is not None and crate.spec == spec

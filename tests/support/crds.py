@@ -16,10 +16,11 @@ from lscsde_spawner.crds import load_crds
 WAIT_SECONDS = 30
 
 
-async def install_crds(api: ApiClient) -> None:
-    """Create the five CRDs, then wait until each is Established (its kind is served)."""
+async def install_crds(api: ApiClient, crds: list[dict[str, Any]] | None = None) -> None:
+    """Create the five CRDs (the product's, unless `crds` gives others, such as the published
+    ones of tests/support/published_crds), then wait until each is Established (served)."""
     ext: Any = client.ApiextensionsV1Api(api)  # takes plain dicts, whatever its stubs say
-    crds = load_crds()
+    crds = load_crds() if crds is None else crds
     for crd in crds:
         await ext.create_custom_resource_definition(crd)
     async with asyncio.timeout(WAIT_SECONDS):

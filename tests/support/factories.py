@@ -291,8 +291,8 @@ GPU_WORKSPACE = field_object(
         "description": "One NVIDIA GPU.",
         "validity": {"availableFrom": "2024-06-01", "expires": "2024-12-31"},
         "jupyterWorkspace": {
-            "image": "ghcr.io/lsc-sde/docker-datascience-pytorch@sha256:"
-            "9b2a8f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b3a",
+            # The published CRD's image pattern admits no registry host and no digest.
+            "image": "lscsde/docker-datascience-pytorch:cuda12-2024.06",
             "resources": {
                 "requests": {"cpu": "500m", "memory": "4Gi", "nvidia.com/gpu": 1},
                 "limits": {"cpu": 4, "memory": "16Gi", "nvidia.com/gpu": 1},
@@ -412,8 +412,11 @@ FULL_DATASOURCE = field_object(
             },
             {"type": "sqlite", "name": "inline", "connectionString": {"value": "sqlite:///x.db"}},
             {
-                "type": "ro-crate",
-                "name": "crate",
+                # A roCrate describes a connection (it is not one on its own); its spec is the
+                # crate itself, kept as written.
+                "type": "postgres",
+                "name": "described",
+                "connectionString": {"secretName": "omop-postgres"},
                 "roCrate": {
                     "repo": {
                         "url": "https://github.com/lsc-sde-crates/omop-cdm",
@@ -421,7 +424,13 @@ FULL_DATASOURCE = field_object(
                         "secretName": "github-token",
                         "secretKey": "TOKEN",
                     },
-                    "spec": "https://w3id.org/ro/crate/1.1",
+                    "spec": {
+                        "@context": "https://w3id.org/ro/crate/1.1/context",
+                        "@graph": [
+                            {"@id": "./", "@type": "Dataset", "name": "OMOP CDM", "size": 42},
+                            {"@id": "ro-crate-metadata.json", "about": {"@id": "./"}},
+                        ],
+                    },
                 },
             },
         ],
@@ -436,6 +445,8 @@ FULL_DATASOURCE = field_object(
             {
                 "type": "Caldicott",
                 "name": "Sam Jones",
+                "email": "sam.jones@example.nhs.uk",
+                "jobTitle": "Caldicott Guardian",
                 "approvalGiven": "2024-03-02T09:00:00.123+01:00",
             },
         ],
@@ -454,7 +465,13 @@ FULL_DATASOURCE_BINDING = field_object(
         "expires": "2030-12-31",
         "comments": "Read-only.",
         "approvals": [
-            {"type": "DAC", "name": "Pat Lee", "approvalGiven": "2024-04-01T00:00:00+00:00"}
+            {
+                "type": "DAC",
+                "name": "Pat Lee",
+                "email": "pat.lee@example.nhs.uk",
+                "jobTitle": "Data Access Committee Chair",
+                "approvalGiven": "2024-04-01T00:00:00+00:00",
+            }
         ],
     },
     {"statusText": "Attached", "lastActiveCheck": "2024-05-01T12:00:00Z"},

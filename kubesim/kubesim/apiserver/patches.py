@@ -2,7 +2,8 @@
 
 Every function returns a new object and leaves its inputs alone. Failures answer what the real
 server answers (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go): a body that does
-not decode is a 400, an operation that cannot be applied is a bare 422 Invalid.
+not decode is a 400, an operation that cannot be applied is a bare 422 Invalid. JSON patches
+follow evanphx/json-patch v4, as the server does, not RFC 6902 to the letter (json_patch.py).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-import jsonpatch
-import jsonpointer
-
+from kubesim.apiserver import json_patch
 from kubesim.registry import deepjson
 from kubesim.registry.errors import ApiError, FieldError, bad_request, invalid
 
@@ -54,7 +53,8 @@ def _as_object(result: Any) -> dict[str, Any]:
 
 
 def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """RFC 6902 (add, remove, replace, move, copy, test)."""
+    """add, remove, replace, move, copy and test, with evanphx/json-patch v4's leniencies (a
+    `replace` of a missing member adds it, for one): see json_patch.py."""
     if patch is None:  # decodes to an empty patch
         unchanged: dict[str, Any] = deepjson.deepcopy(obj)
         return unchanged
@@ -63,7 +63,7 @@ def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
             f"json: cannot unmarshal {_go_kind(patch)} into Go value of type jsonpatch.Patch"
         )
     for op in patch:
-        if not isinstance(op, dict):
+        if op is not None and not isinstance(op, dict):  # null decodes as an empty operation
             kind = _go_kind(op)
             raise bad_request(
                 f"json: cannot unmarshal {kind} into Go value of type jsonpatch.Operation"
@@ -75,17 +75,9 @@ def apply_json_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
         )
         raise ApiError(413, "RequestEntityTooLarge", message)
     try:
-        # Malformed operations (no "op", unknown op, no "value") fail at apply time in Go too.
-        # Our own copy, applied in place: jsonpatch's copy.deepcopy fails on deep objects.
-        result = jsonpatch.JsonPatch(deepjson.deepcopy(patch)).apply(
-            deepjson.deepcopy(obj), in_place=True
-        )
-    except (
-        jsonpatch.JsonPatchException,
-        jsonpointer.JsonPointerException,
-        TypeError,
-        ValueError,
-    ) as exc:
+        # Malformed operations (no "op", an unknown one, no "path") fail at apply time in Go too.
+        result = json_patch.apply(obj, patch)
+    except json_patch.PatchFailed as exc:
         raise _not_applied() from exc
     return _as_object(result)
 
