@@ -10,8 +10,8 @@ AnalyticsWorkspaces and 10,000 AnalyticsWorkspaceBindings, one user bound to 50 
   lscsde-workspace-mgmt 0.1.14 (what the field spawner calls), with its own kubernetes_asyncio
   client loaded from the cluster's kubeconfig.
 
-The cluster runs in a child process (`with LocalCluster() as c:` there), so the server's work and
-memory are charged to neither client, as with a real API server; the child answers
+The cluster runs in a child process (`with LocalCluster(auth=False) as c:` there), so the
+server's work and memory are charged to neither client, as with a real API server; the child answers
 `c.requests.count/summary/reset` over a pipe. The two lookups alternate, so any drift on the
 machine touches both alike.
 

@@ -1,6 +1,7 @@
 """The embedded cluster in a child process, so its work and memory are charged to no client.
 
-The child runs `with LocalCluster() as c:`, sends `(url, kubeconfig)`, then answers each
+The child runs `with LocalCluster(auth=False) as c:` (no tokens: clients name only the URL, and
+access control costs nothing the numbers would carry), sends `(url, kubeconfig)`, then answers each
 `ClusterProcess.call(op, *args)` with `("ok", value)` or `("error", why)` until `("stop",)`, which
 it answers with `None`. `serve_cluster` answers the request counters; benches that need more
 calls pass a `target` of their own that ends in `serve`.
@@ -52,7 +53,7 @@ def serve_cluster(conn: Connection) -> None:
     from kubesim import LocalCluster
 
     logging.basicConfig(level=logging.WARNING)
-    with LocalCluster() as c:
+    with LocalCluster(auth=False) as c:
         ops = {"summary": c.requests.summary, "reset": c.requests.reset, "rss": settled_rss_mib}
         serve(conn, c, ops)
 

@@ -87,7 +87,7 @@ def serve_cost_cluster(conn: Connection) -> None:
     logging.basicConfig(level=logging.WARNING)
     meter = ByteMeter()
     meter.install()
-    with LocalCluster() as c:
+    with LocalCluster(auth=False) as c:  # as cluster_process's: no tokens to carry
         assert c.api is not None
 
         def take() -> tuple[list[tuple[str, str, str, int, int]], dict[str, int]]:

@@ -186,6 +186,7 @@ class Demo:
     async def _apply(self, cluster: LocalCluster) -> None:
         config = Configuration()
         config.host = cluster.url
+        config.api_key = {"BearerToken": f"Bearer {cluster.token}"}  # as the cluster's admin
         async with ApiClient(config) as api:
             today = today_in("UTC")  # the spawner's default time zone
             counts = await apply_sample(api, today)

@@ -23,6 +23,8 @@ def serve(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig,
             runtime=args.runtime,
             allowed_commands=tuple(args.allow_command or ["jupyterhub-singleuser"]),
+            auth=not args.no_auth,
+            secure_port=args.secure_port,
         )
         await cluster.start_here()
         stop = asyncio.Event()
@@ -30,6 +32,8 @@ def serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         print(f"Embedded Kubernetes API serving at {cluster.url}", flush=True)
+        if cluster.secure_url:
+            print(f"  and over HTTPS at {cluster.secure_url} (the kubeconfig's)", flush=True)
         print(f"kubeconfig: {cluster.kubeconfig}", flush=True)
         print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
         await stop.wait()
@@ -49,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
+    parser.add_argument("--secure-port", type=int, default=0, help="HTTPS port (0: any free port)")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without authentication or authorization: no token needed, everything "
+        "allowed (default: bearer tokens and RBAC, the admin's token in the kubeconfig)",
+    )
     parser.add_argument(
         "--data-dir", default=None, help="keep the cluster's state here across restarts"
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import re
+import secrets
 import tempfile
 import threading
 from collections.abc import Callable
@@ -20,11 +22,15 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
+from kubesim.apiserver.access import AccessControl
 from kubesim.apiserver.api import Api
+from kubesim.apiserver.authn import ADMIN_USER, TokenIssuer
 from kubesim.apiserver.faults import Faults, RequestLog
 from kubesim.apiserver.journal import Journal
+from kubesim.apiserver.rbac_policy import ensure_bootstrap_policy
 from kubesim.apiserver.server import ApiServer
 from kubesim.apiserver.store import Store
+from kubesim.apiserver.tls import ServingCertificate, make_serving_certificate
 from kubesim.node.kubelet import Kubelet
 from kubesim.registry.resources import Registry
 from kubesim.runtimes.base import ContainerRuntime
@@ -36,18 +42,33 @@ CONTEXT = "lscsde-local"
 RUNTIMES = ("stub", "process")
 
 
-def kubeconfig_yaml(url: str, namespace: str = "default") -> str:
-    """A kubeconfig for the embedded cluster: plain HTTP on loopback, no credentials."""
+def kubeconfig_yaml(
+    url: str,
+    namespace: str = "default",
+    token: str | None = None,
+    ca_data: str | None = None,
+) -> str:
+    """A kubeconfig for the embedded cluster on loopback: plain HTTP without credentials, or
+    HTTPS (`ca_data`: the CA, base64) with a bearer token, the admin's (`kubernetes-admin` in
+    `system:masters`) unless another is given."""
+    user = {"token": token} if token else {}
+    cluster: dict[str, str] = {"server": url}
+    if ca_data:
+        cluster["certificate-authority-data"] = ca_data
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
-            "users": [{"name": CONTEXT, "user": {}}],
+            "clusters": [{"name": CONTEXT, "cluster": cluster}],
+            "users": [{"name": ADMIN_USER if token else CONTEXT, "user": user}],
             "contexts": [
                 {
                     "name": CONTEXT,
-                    "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace},
+                    "context": {
+                        "cluster": CONTEXT,
+                        "user": ADMIN_USER if token else CONTEXT,
+                        "namespace": namespace,
+                    },
                 }
             ],
             "current-context": CONTEXT,
@@ -55,6 +76,14 @@ def kubeconfig_yaml(url: str, namespace: str = "default") -> str:
         },
         sort_keys=False,
     )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds credentials)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through os.open
 
 
 class LocalCluster:
@@ -67,6 +96,17 @@ class LocalCluster:
     each container's command as a local process (runtimes/process.py), only for the commands in
     `allowed_commands`; PVC directories and pod roots go under `data_dir` (or a temporary
     directory). `isolation` is "auto", "namespace" or "links" (runtimes/podinit.py).
+
+    Access control is on (`auth=True`), as on a real cluster: every request needs a bearer
+    token, and RBAC decides what it may do (apiserver/access.py). The kubeconfig carries the
+    admin's token (`c.token`; `c.headers` for a raw HTTP client), which may do anything;
+    ServiceAccount tokens come from the TokenRequest API (`kubectl create token`) and get what
+    their bindings grant. With `auth=False` no token is needed and every request is allowed.
+    With a `data_dir`, the admin token and the ServiceAccount signing key survive restarts.
+
+    The API is served over plain HTTP at `c.url` and, with access control, over HTTPS at
+    `c.secure_url` (`secure_port`), which the kubeconfig names: client-go (kubectl) sends a
+    token only over TLS. Its CA is new at every start (`c.tls`; in the kubeconfig).
     """
 
     def __init__(
@@ -83,6 +123,8 @@ class LocalCluster:
         runtime: str = "stub",
         allowed_commands: tuple[str, ...] = DEFAULT_COMMANDS,
         isolation: str = "auto",
+        auth: bool = True,
+        secure_port: int = 0,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
@@ -97,6 +139,11 @@ class LocalCluster:
         self.runtime_name = runtime
         self.allowed_commands = allowed_commands
         self.isolation = isolation
+        self.auth = auth
+        self.token = ""  # the admin's bearer token, once started with auth
+        self.secure_port = secure_port
+        self.secure_url = ""
+        self.tls: ServingCertificate | None = None
         self.requests = RequestLog()
         self.faults = Faults()
         self.url = ""
@@ -118,6 +165,8 @@ class LocalCluster:
         journal = Journal(self.data_dir, fsync=self.fsync) if self.data_dir else None
         store = Store(history_size=self.history_size, journal=journal)
         self.api = Api(store, Registry())
+        ensure_bootstrap_policy(self.api)
+        access = self._access_control(store)
         if self.with_kubelet:
             runtime = self._runtime()
             grace = 5.0 if isinstance(runtime, ProcessRuntime) else 0.0
@@ -128,6 +177,7 @@ class LocalCluster:
             faults=self.faults,
             requests=self.requests,
             bookmark_interval=self.bookmark_interval,
+            access=access,
         )
         self.faults.cutter = self._cut_watches_threadsafe
         self._runner = web.AppRunner(
@@ -144,9 +194,38 @@ class LocalCluster:
         self.port = self._runner.addresses[0][1]  # the one the system chose, for port 0
         self.url = f"http://{self.host}:{self.port}"
         self.server.address = f"{self.host}:{self.port}"
+        if self.auth:
+            self.tls = make_serving_certificate(self.host)
+            secure = web.TCPSite(
+                self._runner, self.host, self.secure_port, ssl_context=self.tls.server_context()
+            )
+            await secure.start()
+            self.secure_port = self._runner.addresses[-1][1]
+            self.secure_url = f"https://{self.host}:{self.secure_port}"
         if self.kubelet is not None:
             await self.kubelet.start()
         self._write_kubeconfig()
+
+    def _access_control(self, store: Store) -> AccessControl:
+        """Access control with an admin token and a ServiceAccount signing key, kept in
+        `data_dir/auth.json` when there is a data directory."""
+        saved: dict[str, str] = {}
+        path = self.data_dir / "auth.json" if self.data_dir else None
+        if path is not None and path.exists():
+            saved = json.loads(path.read_text())
+        token = saved.get("adminToken") or secrets.token_hex(32)
+        key = bytes.fromhex(saved["signingKey"]) if "signingKey" in saved else None
+        issuer = TokenIssuer(key) if key else TokenIssuer()
+        if path is not None and not saved:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_private(path, json.dumps({"adminToken": token, "signingKey": issuer.key.hex()}))
+        self.token = token if self.auth else ""
+        return AccessControl(store, enforce=self.auth, admin_token=token, issuer=issuer)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The admin's Authorization header, for raw HTTP clients ({} without auth)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def _runtime(self) -> ContainerRuntime:
         if self.runtime_name == "stub":
@@ -184,8 +263,17 @@ class LocalCluster:
             self._tmp = tempfile.TemporaryDirectory(prefix="lscsde-cluster-")
             path = Path(self._tmp.name) / "kubeconfig"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(kubeconfig_yaml(self.url))
+        write_private(path, self.kubeconfig_text())
         self.kubeconfig = path
+
+    def kubeconfig_text(self, token: str | None = None, namespace: str = "default") -> str:
+        """A kubeconfig for this cluster, as its admin or with another bearer token (a
+        ServiceAccount's): HTTPS with the cluster's CA when it has access control."""
+        if self.tls is None:
+            return kubeconfig_yaml(self.url, namespace)
+        return kubeconfig_yaml(
+            self.secure_url, namespace, token=token or self.token, ca_data=self.tls.ca_data
+        )
 
     # -- running in a background thread (tests) ----------------------------------------------
 

@@ -31,9 +31,12 @@ def module_cluster() -> Iterator[LocalCluster]:
 
 
 def client_configuration(cluster: LocalCluster) -> client.Configuration:
-    """A kubernetes_asyncio configuration for the cluster (no global state touched)."""
+    """A kubernetes_asyncio configuration for the cluster, as its admin (no global state
+    touched)."""
     config = client.Configuration()
     config.host = cluster.url
+    if cluster.token:
+        config.api_key = {"BearerToken": f"Bearer {cluster.token}"}
     return config
 
 

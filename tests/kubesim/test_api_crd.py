@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, cast
 
 import aiohttp
@@ -23,7 +24,7 @@ async def install(api: ApiClient) -> client.CustomObjectsApi:
 async def test_crd_is_served_and_discoverable(
     kube_client: ApiClient, local_cluster: LocalCluster
 ) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         groups = await (await http.get(local_cluster.url + "/apis")).json()
         assert GROUP not in {g["name"] for g in groups["groups"]}
         await install(kube_client)
@@ -150,13 +151,121 @@ async def test_scale_subresource(kube_client: ApiClient) -> None:
     co = await install(kube_client)
     await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("sc"))
     scale = await co.get_namespaced_custom_object_scale(GROUP, "v1", "default", "widgets", "sc")
-    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 0
+    # autoscaling/v1: spec.replicas and status.selector are omitempty, and without a
+    # labelSelectorPath there is no selector at all (not the object the empty path names).
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert (scale["spec"], scale["status"]) == ({}, {"replicas": 0})
     untyped: Any = co  # takes _content_type, unlike its stubs
-    await untyped.patch_namespaced_custom_object_scale(
+    patched = await untyped.patch_namespaced_custom_object_scale(
         GROUP, "v1", "default", "widgets", "sc", {"spec": {"replicas": 2}}, _content_type=MERGE
     )
+    assert (patched["spec"], patched["status"]) == ({"replicas": 2}, {"replicas": 0})
     got = await co.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "sc")
     assert got["spec"]["replicas"] == 2
+    assert patched["metadata"]["resourceVersion"] == got["metadata"]["resourceVersion"]
+    replaced = await co.replace_namespaced_custom_object_scale(
+        GROUP, "v1", "default", "widgets", "sc", {**patched, "spec": {"replicas": 3}}
+    )
+    assert replaced["spec"] == {"replicas": 3}
+    # The old resourceVersion is the PUT's precondition.
+    await expect_status(
+        co.replace_namespaced_custom_object_scale(
+            GROUP, "v1", "default", "widgets", "sc", {**patched, "spec": {"replicas": 4}}
+        ),
+        409,
+        "Conflict",
+    )
+    # Replicas go through the object's own validation (ValidateScaleSpec), on its path.
+    status = await expect_status(
+        untyped.patch_namespaced_custom_object_scale(
+            GROUP, "v1", "default", "widgets", "sc", {"spec": {"replicas": -1}},
+            _content_type=MERGE,
+        ),
+        422,
+        "Invalid",
+    )  # fmt: skip
+    assert status["message"] == (
+        f'Widget.{GROUP} "sc" is invalid: .spec.replicas: Invalid value: -1: '
+        "should be a non-negative integer"
+    )
+    # A Scale whose replicas are not an int32 does not decode.
+    status = await expect_status(
+        co.replace_namespaced_custom_object_scale(
+            GROUP, "v1", "default", "widgets", "sc", {**replaced, "spec": {"replicas": "5"}}
+        ),
+        400,
+        "BadRequest",
+    )
+    assert status["message"] == (
+        'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal string '
+        "into Go struct field ScaleSpec.spec.replicas of type int32"
+    )
+
+
+def selector_crd() -> dict[str, Any]:
+    """Widgets whose scale has a labelSelectorPath, and whose replicas have no default."""
+    crd = copy.deepcopy(WIDGET_CRD)
+    version = crd["spec"]["versions"][0]
+    version["subresources"]["scale"]["labelSelectorPath"] = ".status.selector"
+    props = version["schema"]["openAPIV3Schema"]["properties"]
+    del props["spec"]["properties"]["replicas"]["default"]
+    props["status"]["properties"]["selector"] = {"x-kubernetes-preserve-unknown-fields": True}
+    return crd
+
+
+async def test_scale_selector_is_the_string_at_its_path(kube_client: ApiClient) -> None:
+    await client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(
+        cast(Any, selector_crd())
+    )
+    co = client.CustomObjectsApi(kube_client)
+    untyped: Any = co
+    await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("s"))
+    # Without spec replicas, a GET of the scale is the real server's 500...
+    status = await expect_status(
+        co.get_namespaced_custom_object_scale(GROUP, "v1", "default", "widgets", "s"),
+        500,
+        "InternalError",
+    )
+    why = 'the spec replicas field ".spec.replicas" does not exist'
+    assert status["message"] == f"Internal error occurred: {why}"
+    assert status["details"] == {"causes": [{"message": why}]}
+    # ...and a patch that leaves them unset is refused.
+    status = await expect_status(
+        untyped.patch_namespaced_custom_object_scale(
+            GROUP, "v1", "default", "widgets", "s", {"metadata": {}}, _content_type=MERGE
+        ),
+        400,
+        "BadRequest",
+    )
+    assert status["message"] == 'the spec replicas field ".spec.replicas" cannot be empty'
+    scale = await untyped.patch_namespaced_custom_object_scale(
+        GROUP, "v1", "default", "widgets", "s", {"spec": {"replicas": 1}}, _content_type=MERGE
+    )
+    assert scale["status"] == {"replicas": 0}  # no selector yet: the empty string, omitted
+    await untyped.patch_namespaced_custom_object_status(
+        GROUP, "v1", "default", "widgets", "s",
+        {"status": {"replicas": 1, "selector": "app=s"}}, _content_type=MERGE,
+    )  # fmt: skip
+    scale = await co.get_namespaced_custom_object_scale(GROUP, "v1", "default", "widgets", "s")
+    assert scale["status"] == {"replicas": 1, "selector": "app=s"}
+    # The path must hold a string (ValidateScaleStatus), whatever the schema allows.
+    status = await expect_status(
+        untyped.patch_namespaced_custom_object_status(
+            GROUP, "v1", "default", "widgets", "s",
+            {"status": {"selector": {"matchLabels": {"app": "s"}}}}, _content_type=MERGE,
+        ),
+        422,
+        "Invalid",
+    )  # fmt: skip
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "": .status.selector accessor error: '
+            "map[matchLabels:map[app:s]] is of the type map[string]interface {}, "
+            "expected string",
+            "field": ".status.selector",
+        }
+    ]
 
 
 async def test_deleting_the_crd_deletes_its_objects(

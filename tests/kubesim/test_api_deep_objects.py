@@ -63,7 +63,7 @@ async def test_objects_nested_10000_levels_are_stored_and_served(
         cast(Any, WIDGET_CRD)
     )
     base = local_cluster.url + WIDGETS
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         watch = await http.get(base + "?watch=true&timeoutSeconds=5")
         status, made = await send(http, "POST", base, deep_widget("deep", 10_000))
         assert status == 201, made
@@ -115,7 +115,7 @@ async def test_deeper_than_10000_levels_is_a_bad_request(
         cast(Any, WIDGET_CRD)
     )
     base = local_cluster.url + WIDGETS
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         for body in (deep_widget("deep", 10_001), "[" * 50_000 + "]" * 50_000):
             status, out = await send(http, "POST", base, body)
             assert (status, out["kind"], out["reason"]) == (400, "Status", "BadRequest"), out
@@ -141,7 +141,7 @@ async def test_lone_surrogates_are_replaced_as_the_api_server_does(
     raw = r'"\ud800 \udc00 \ud83d\ude00 \ude00\ud83d"'
     want = "\ufffd \ufffd \U0001f600 \ufffd\ufffd"
     body = json.dumps(widget("s", extra={"note": "X", "k\udfff": 1})).replace('"X"', raw)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         status, made = await send(http, "POST", base, body)
         assert status == 201, made
         assert made["spec"]["extra"] == {"note": want, "k\ufffd": 1}
@@ -163,7 +163,7 @@ async def test_a_deep_object_survives_a_restart(tmp_path: Path) -> None:
         with LocalCluster(data_dir=data, kubelet=False) as cluster:
             async with (
                 ApiClient(client_configuration(cluster)) as api,
-                aiohttp.ClientSession() as http,
+                aiohttp.ClientSession(headers=cluster.headers) as http,
             ):
                 base = cluster.url + WIDGETS
                 if round_ == 0:

@@ -53,7 +53,7 @@ async def test_bad_requests_get_status_and_the_server_keeps_serving(
     words: str,
 ) -> None:
     headers = {"Content-Type": ctype} if ctype else {}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=module_cluster.headers) as http:
         resp = await http.request(method, module_cluster.url + path, data=body, headers=headers)
         status = json.loads(await resp.text())
         assert (resp.status, status["kind"], status["reason"]) == (code, "Status", reason), status

@@ -129,10 +129,20 @@ def test_api_versions() -> None:
 # -- /apis ----------------------------------------------------------------------------------------
 
 
+# In the real server's order (the aggregator's group priorities).
+BUILTIN_GROUPS = [
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "rbac.authorization.k8s.io",
+    "apiextensions.k8s.io",
+]
+
+
 def test_group_list_has_builtin_groups_then_crd_groups() -> None:
     reg = Registry()
     names = [g["name"] for g in discovery.api_group_list(reg)["groups"]]
-    assert names == ["events.k8s.io", "apiextensions.k8s.io"]
+    assert names == BUILTIN_GROUPS
 
     reg.set_crd(copy.deepcopy(WORKSPACE_CRD))
     reg.set_crd(copy.deepcopy(CLUSTER_CRD))
@@ -142,8 +152,8 @@ def test_group_list_has_builtin_groups_then_crd_groups() -> None:
     names = [g["name"] for g in doc["groups"]]
     # CRD groups tie on priority; the aggregator then orders by APIService name,
     # "<version>.<group>": "v1.xlscsde.nhs.uk" < "v2.alpha.example.org".
-    assert names == ["events.k8s.io", "apiextensions.k8s.io", GROUP, "alpha.example.org"]
-    workspace = doc["groups"][2]
+    assert names == [*BUILTIN_GROUPS, GROUP, "alpha.example.org"]
+    workspace = doc["groups"][len(BUILTIN_GROUPS)]
     assert workspace["versions"] == [
         {"groupVersion": f"{GROUP}/v1", "version": "v1"},
         {"groupVersion": f"{GROUP}/v1beta1", "version": "v1beta1"},
@@ -287,7 +297,8 @@ def test_openapi_index_lists_every_group_version(registry: Registry) -> None:
     index = openapi.openapi_v3_index(registry)
     assert set(index["paths"]) == {
         "api", "apis", "api/v1", "apis/events.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
-        f"apis/{GROUP}/v1", f"apis/{GROUP}/v1beta1",
+        "apis/authentication.k8s.io/v1", "apis/authorization.k8s.io/v1",
+        "apis/rbac.authorization.k8s.io/v1", f"apis/{GROUP}/v1", f"apis/{GROUP}/v1beta1",
     }  # fmt: skip
     for key in index["paths"]:
         doc = openapi.openapi_v3_path_document(registry, key)

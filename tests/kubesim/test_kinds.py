@@ -604,11 +604,13 @@ def test_pod_validation_accepts(body: Obj) -> None:
 def test_field_errors_carry_the_cause_reason() -> None:
     body = with_container(volumeMounts=[{"name": "nope", "mountPath": "/d"}])
     [error] = kinds.validate(POD, new_object(POD, body), None)
+    # errors.NewInvalid: the cause's message is the ErrorBody, without the field path.
     assert error.cause() == {
         "reason": "FieldValueNotFound",
-        "message": 'spec.containers[0].volumeMounts[0].name: Not found: "nope"',
+        "message": 'Not found: "nope"',
         "field": "spec.containers[0].volumeMounts[0].name",
     }
+    assert error.text() == 'spec.containers[0].volumeMounts[0].name: Not found: "nope"'
 
 
 # -- pods: updates --------------------------------------------------------------------------------

@@ -123,6 +123,41 @@ def test_patch_merge_and_json_then_delete(kubectl: Kubectl, widgets: None) -> No
     assert 'widgets.example.lscsde.test "p" not found' in out
 
 
+def test_scale_a_custom_resource(kubectl: Kubectl, widgets: None) -> None:
+    """kubectl decodes the Scale it gets back: status.selector must be a string or absent."""
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("scaled")))
+    assert kubectl("scale", "widget", "scaled", "--replicas=3").strip() == (
+        "widget.example.lscsde.test/scaled scaled"
+    )
+    path = "/apis/example.lscsde.test/v1/namespaces/default/widgets/scaled/scale"
+    scale = json.loads(kubectl("get", "--raw", path))
+    assert (scale["spec"], scale["status"]) == ({"replicas": 3}, {"replicas": 0})
+    doc = json.loads(kubectl("get", "widget", "scaled", "-o", "json"))
+    assert doc["spec"]["replicas"] == 3
+
+
+def test_errors_print_as_from_a_real_server(kubectl: Kubectl, widgets: None) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("e")))
+    # Each cause's message leaves out its field, which kubectl prints once before it.
+    out = kubectl("patch", "widget", "e", "--type=merge", "-p", '{"spec":{"colour":"blue"}}',
+                  check=False)  # fmt: skip
+    assert out.strip() == (
+        'The Widget "e" is invalid: spec.colour: Unsupported value: "blue": supported values: '
+        '"red", "green"'
+    )
+    # Server-side strict validation: the decoder's words.
+    typo = widget("t", x=1)
+    out = kubectl("create", "--validate=strict", "-f", "-", stdin=yaml.safe_dump(typo),
+                  check=False)  # fmt: skip
+    assert out.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": Widget in version "v1" '
+        'cannot be handled as a Widget: strict decoding error: unknown field "spec.x"'
+    )
+    # The default (Warn) keeps the object and warns, in a header kubectl can read.
+    out = kubectl("patch", "widget", "e", "--type=merge", "-p", '{"spec":{"x":1}}', check=False)
+    assert 'Warning: unknown field "spec.x"' in out
+
+
 def test_get_watch_sees_a_change(kubectl: Kubectl, widgets: None) -> None:
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("watched")))
     proc = kubectl.popen("get", "widgets", "-w", "--request-timeout", "20s")

@@ -215,6 +215,10 @@ def test_name_rules_match_the_real_strategies() -> None:
         "serviceaccounts": "subdomain",
         "namespaces": "label",
         "customresourcedefinitions": "subdomain",
+        "roles": "path",
+        "clusterroles": "path",
+        "rolebindings": "path",
+        "clusterrolebindings": "path",
     }
 
 
@@ -465,7 +469,7 @@ def test_validate_object_meta_causes() -> None:
     ]
     assert errors[1].cause() == {
         "reason": "FieldValueInvalid",
-        "message": f'metadata.labels: Invalid value: "b_": {NAME_PART_MSG}',
+        "message": f'Invalid value: "b_": {NAME_PART_MSG}',
         "field": "metadata.labels",
     }
 

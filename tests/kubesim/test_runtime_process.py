@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
 
 from kubesim import LocalCluster
 from kubesim.runtimes.podinit import descendants
@@ -349,8 +350,10 @@ async def test_pods_stop_when_the_cluster_process_is_killed(tmp_path: Path) -> N
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         url = line.decode().rsplit(" ", 1)[-1].strip()
         assert url.startswith("http://"), line
+        # As any client of the command: its kubeconfig (HTTPS, the admin's token).
         config = client.Configuration()
-        config.host = url
+        kubeconfig = str(tmp_path / "c" / "kubeconfig")
+        await kube_config.load_kube_config(config_file=kubeconfig, client_configuration=config)
         async with ApiClient(config) as api:
             core = client.CoreV1Api(api)
             script = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(600)"

@@ -1,5 +1,6 @@
 """The CRD manifests: they install, accept the objects in the field unchanged, refuse what the
-reference forbids (naming the field), and work with the real kubectl."""
+reference forbids (naming the field), and work with the real kubectl. (test_published_crds.py
+compares them with the published CRDs themselves.)"""
 
 from __future__ import annotations
 
@@ -98,10 +99,11 @@ REFERENCE_NAMES = {
                            ["krap", "krap-core"]),
     "AnalyticsWorkspaceBinding": ("analyticsworkspacebindings", "analyticsworkspacebinding",
                                   ["awsb"], ["krap"]),
-    "AnalyticsDataSource": ("analyticsdatasources", "analyticsdatasource", ["ads"], None),
+    "AnalyticsDataSource": ("analyticsdatasources", "analyticsdatasource", ["ads"],
+                            ["krap", "krap-core"]),
     "AnalyticsDataSourceBinding": ("analyticsdatasourcebindings", "analyticsdatasourcebinding",
-                                   ["adsb"], None),
-    "AnalyticsCrate": ("analyticscrates", "analyticscrate", ["ac"], None),
+                                   ["adsb"], ["krap"]),
+    "AnalyticsCrate": ("analyticscrates", "analyticscrate", ["ac"], ["krap", "krap-core"]),
 }  # fmt: skip
 
 
@@ -122,22 +124,21 @@ def test_names_scope_and_versions_are_the_references(model: type[Resource]) -> N
     assert version["subresources"] == expected
 
 
+# The field's, exactly: what `kubectl get` prints on LSC-SDE clusters.
 PRINTER_COLUMNS = {
-    # The workspace's are the field's, exactly.
     "AnalyticsWorkspace": [("DisplayName", ".spec.displayName"),
                            ("Expires", ".spec.validity.expires"),
                            ("Status", ".status.statusText"),
                            ("StorageClaim", ".status.persistentVolumeClaim")],
-    "AnalyticsWorkspaceBinding": [("Workspace", ".spec.workspace"),
-                                  ("Username", ".spec.username"), ("Expires", ".spec.expires"),
-                                  ("Status", ".status.statusText")],
-    "AnalyticsDataSource": [("DisplayName", ".spec.displayName"), ("Type", ".spec.type"),
-                            ("Status", ".status.statusText")],
+    "AnalyticsWorkspaceBinding": [("Workspace", ".spec.workspace"), ("Expires", ".spec.expires"),
+                                  ("Status", ".status.statusText"),
+                                  ("Deployment", ".status.deploymentName"),
+                                  ("Replicas", ".spec.replicas")],
+    "AnalyticsDataSource": [("Name", ".spec.displayName"), ("Status", ".status.statusText")],
     "AnalyticsDataSourceBinding": [("Workspace", ".spec.workspace"),
                                    ("DataSource", ".spec.datasource"),
-                                   ("Expires", ".spec.expires"), ("Status", ".status.statusText")],
-    "AnalyticsCrate": [("DisplayName", ".spec.displayName"), ("Workspace", ".status.workspace"),
-                       ("Status", ".status.statusText")],
+                                   ("Status", ".status.statusText")],
+    "AnalyticsCrate": [("Workspace", ".status.workspace"), ("Status", ".status.statusText")],
 }  # fmt: skip
 
 
@@ -146,7 +147,10 @@ def test_printer_columns(kind: str) -> None:
     [version] = CRDS[kind]["spec"]["versions"]
     columns = version["additionalPrinterColumns"]
     assert [(c["name"], c["jsonPath"]) for c in columns] == PRINTER_COLUMNS[kind]
-    assert {c["type"] for c in columns} == {"string"}  # dates are days, not ages
+    # Dates are days, not ages; the binding's replicas are its one number.
+    assert {c["name"]: c["type"] for c in columns if c["type"] != "string"} == (
+        {"Replicas": "integer"} if kind == "AnalyticsWorkspaceBinding" else {}
+    )
 
 
 def test_manifest_files_are_one_per_kind_in_order() -> None:
@@ -173,14 +177,39 @@ def _collect(keyword: str) -> dict[str, Any]:
     }
 
 
+APPROVAL_FIELDS = ["type", "name", "email", "jobTitle", "approvalGiven"]
+
+
+def one_of(*names: str) -> list[Obj]:
+    """anyOf alternatives that each require one field."""
+    return [{"required": [name]} for name in names]
+
+
 def test_required_fields_are_exactly_the_references() -> None:
     assert _collect("required") == {
         "AnalyticsWorkspace:spec": ["displayName", "description", "validity"],
         "AnalyticsWorkspace:spec.validity": ["availableFrom", "expires"],
         "AnalyticsWorkspace:spec.jupyterWorkspace": ["image"],
         "AnalyticsWorkspaceBinding:spec": ["workspace", "expires"],
+        "AnalyticsDataSource:spec.approvals[]": APPROVAL_FIELDS,
         "AnalyticsDataSourceBinding:spec": ["workspace", "datasource"],
+        "AnalyticsDataSourceBinding:spec.approvals[]": APPROVAL_FIELDS,
     }
+    # One of these at least, at each place (the published anyOf rules).
+    assert _collect("anyOf") == {
+        "AnalyticsWorkspace:spec": one_of("jupyterWorkspace", "virtualMachineWorkspace"),
+        "AnalyticsWorkspace:spec.virtualMachineWorkspace.maxHosts": [
+            {"type": "integer"}, {"type": "string"}
+        ],  # with x-kubernetes-int-or-string, the form a structural schema requires
+        "AnalyticsWorkspaceBinding:spec": one_of("username", "claims"),
+        "AnalyticsDataSource:spec.connections[]": one_of("connectionString",
+                                                         "databricksConnection"),
+        "AnalyticsDataSource:spec.connections[].roCrate": one_of("spec", "path"),
+        "AnalyticsDataSource:spec.connections[].connectionString": one_of("secretName", "value"),
+        "AnalyticsDataSource:spec.connections[].databricksConnection": one_of(
+            "personalAccessToken", "oauth2Token"
+        ),
+    }  # fmt: skip
 
 
 def test_formats_enums_defaults_and_free_form_objects() -> None:
@@ -199,14 +228,23 @@ def test_formats_enums_defaults_and_free_form_objects() -> None:
         "AnalyticsWorkspaceBinding:spec.claims[].operator": "EQUALS|NOT EQUALS|IN|NOT IN"
     }
     assert _collect("default") == {
+        "AnalyticsWorkspace:status.statusText": "Waiting",
         "AnalyticsWorkspaceBinding:spec.replicas": 0,
+        "AnalyticsDataSource:spec.connections[].roCrate.repo.secretKey": "TOKEN",
+        "AnalyticsDataSource:spec.connections[].databricksConnection.personalAccessToken"
+        ".secretKey": "TOKEN",
+        "AnalyticsDataSource:spec.connections[].databricksConnection.oauth2Token"
+        ".secretKey": "TOKEN",
         "AnalyticsCrate:spec.path": "/ro-crate-metadata.json",
         "AnalyticsCrate:spec.repo.branch": "main",
+        "AnalyticsCrate:spec.repo.secretKey": "TOKEN",
+        "AnalyticsCrate:status.statusText": "Waiting",
     }
     assert set(_collect("x-kubernetes-preserve-unknown-fields")) == {
         "AnalyticsWorkspace:spec.jupyterWorkspace.nodeSelector",
         "AnalyticsWorkspace:spec.jupyterWorkspace.tolerations[]",
         "AnalyticsWorkspace:spec.jupyterWorkspace.resources",
+        "AnalyticsDataSource:spec.connections[].roCrate.spec",
     }
     assert _collect("x-kubernetes-int-or-string") == {
         "AnalyticsWorkspace:spec.virtualMachineWorkspace.maxHosts": True
@@ -222,9 +260,10 @@ def test_formats_enums_defaults_and_free_form_objects() -> None:
 
 def test_yaml_comments_say_which_rules_the_models_enforce() -> None:
     text = crds_yaml()
-    assert "one of jupyterWorkspace / virtualMachineWorkspace" in text
-    assert "one of username / claims" in text
+    assert "additionalStorage[].mountPath is absolute and normalised" in text
+    assert "one of username / claims names the grantee" in text
     assert text.count("lscsde_spawner.models") >= 2
+    assert "no pattern on jupyterWorkspace.image" in text  # the one deliberate difference
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -332,7 +371,7 @@ async def test_every_crd_installs_and_is_served(
         assert conditions["Established"] == "True", kind
         assert served.status.accepted_names.short_names == crd["spec"]["names"]["shortNames"]
         assert served.status.stored_versions == ["v1"]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         response = await http.get(f"{local_cluster.url}/apis/{GROUP}/{VERSION}")
         discovery = await response.json()
     resources = {r["name"]: r for r in discovery["resources"]}
@@ -345,8 +384,14 @@ async def test_every_crd_installs_and_is_served(
         "analyticscrates", "analyticscrates/status",
     }  # fmt: skip
     assert resources["analyticsworkspaces"]["shortNames"] == ["aws"]
-    assert resources["analyticsworkspaces"]["categories"] == ["krap", "krap-core"]
-    assert resources["analyticsworkspacebindings"]["categories"] == ["krap"]
+    for name, kind in (
+        ("analyticsworkspaces", "AnalyticsWorkspace"),
+        ("analyticsworkspacebindings", "AnalyticsWorkspaceBinding"),
+        ("analyticsdatasources", "AnalyticsDataSource"),
+        ("analyticsdatasourcebindings", "AnalyticsDataSourceBinding"),
+        ("analyticscrates", "AnalyticsCrate"),
+    ):
+        assert resources[name]["categories"] == REFERENCE_NAMES[kind][3], name
     assert resources["analyticsworkspaces"]["namespaced"] is True
 
 
@@ -379,7 +424,8 @@ async def test_defaults_and_the_scale_subresource(co: client.CustomObjectsApi) -
     scale = await co.get_namespaced_custom_object_scale(
         GROUP, VERSION, NS, "analyticsworkspacebindings", binding["metadata"]["name"]
     )
-    assert scale["spec"] == {"replicas": 0}
+    # autoscaling/v1 ScaleSpec.replicas is omitempty; no labelSelectorPath, so no selector.
+    assert (scale["spec"], scale["status"]) == ({}, {"replicas": 0})
     await co.patch_namespaced_custom_object_scale(
         GROUP, VERSION, NS, "analyticsworkspacebindings", binding["metadata"]["name"],
         {"spec": {"replicas": 1}}, **MERGE_PATCH,
@@ -392,8 +438,14 @@ async def test_defaults_and_the_scale_subresource(co: client.CustomObjectsApi) -
     assert made["spec"] == {
         "displayName": "bare",
         "path": "/ro-crate-metadata.json",
-        "repo": {"url": "https://example.org/x.git", "branch": "main"},
+        "repo": {"url": "https://example.org/x.git", "branch": "main", "secretKey": "TOKEN"},
     }
+    assert "status" not in made  # a status default applies only once there is a status
+    status = await co.patch_namespaced_custom_object_status(
+        GROUP, VERSION, NS, "analyticscrates", "omop-crate", {"status": {"commitId": "abc"}},
+        **MERGE_PATCH,
+    )  # fmt: skip
+    assert status["status"] == {"commitId": "abc", "statusText": "Waiting"}
 
 
 async def test_unknown_fields_are_pruned_except_in_free_form_objects(
@@ -409,6 +461,7 @@ async def test_unknown_fields_are_pruned_except_in_free_form_objects(
         await create(co, ws, field_validation="Strict")
     assert info.value.status == 400
     assert body_of(info.value)["message"] == (
+        'AnalyticsWorkspace in version "v1" cannot be handled as a AnalyticsWorkspace: '
         'strict decoding error: unknown field "spec.displayname", '
         'unknown field "spec.validity.until"'
     )
@@ -469,6 +522,32 @@ SCHEMA_VIOLATIONS: list[tuple[str, Obj, str, str]] = [
      "spec.approvals[0].approvalGiven", "must be of type date-time"),
     ("crate-path-not-a-string", changed(CRATE, "spec.path", ["/a", "/b"]),
      "spec.path", "must be of type string"),
+    # The published anyOf rules: the server names the first alternative as missing.
+    ("neither-workspace-kind", changed(GENERIC_WORKSPACE, "spec.jupyterWorkspace", DELETE),
+     "spec.jupyterWorkspace", "Required value"),
+    ("neither-username-nor-claims", changed(USER_BINDING, "spec.username", DELETE),
+     "spec.username", "Required value"),
+    ("connection-of-only-a-crate", changed(FULL_DATASOURCE, "spec.connections.3.connectionString",
+                                           DELETE),
+     "spec.connections[3].connectionString", "Required value"),
+    ("connection-string-empty", changed(FULL_DATASOURCE, "spec.connections.1.connectionString",
+                                        {}),
+     "spec.connections[1].connectionString.secretName", "Required value"),
+    ("databricks-without-token",
+     changed(changed(FULL_DATASOURCE, "spec.connections.0.databricksConnection.oauth2Token",
+                     DELETE),
+             "spec.connections.0.databricksConnection.personalAccessToken", DELETE),
+     "spec.connections[0].databricksConnection.personalAccessToken", "Required value"),
+    ("crate-without-spec", changed(FULL_DATASOURCE, "spec.connections.3.roCrate.spec", DELETE),
+     "spec.connections[3].roCrate.spec", "Required value"),
+    ("crate-spec-not-an-object",
+     changed(FULL_DATASOURCE, "spec.connections.3.roCrate.spec", "https://w3id.org/ro/crate/1.1"),
+     "spec.connections[3].roCrate.spec", "must be of type object"),
+    ("approval-without-email", changed(FULL_DATASOURCE, "spec.approvals.1.email", DELETE),
+     "spec.approvals[1].email", "Required value"),
+    ("datasource-binding-approval-without-job-title",
+     changed(FULL_DATASOURCE_BINDING, "spec.approvals.0.jobTitle", DELETE),
+     "spec.approvals[0].jobTitle", "Required value"),
 ]  # fmt: skip
 
 
@@ -486,7 +565,8 @@ async def test_schema_violations_are_refused_naming_the_field(
     assert field in [c["field"] for c in causes], causes
     assert any(words in c["message"] for c in causes if c["field"] == field), causes
     name = raw["metadata"]["name"]
-    assert body["message"].startswith(f'{raw["kind"]}.{GROUP} "{name}" is invalid: {field}')
+    assert body["message"].startswith(f'{raw["kind"]}.{GROUP} "{name}" is invalid: ')
+    assert f"{field}: " in body["message"]
 
 
 async def test_status_is_validated_too(co: client.CustomObjectsApi) -> None:
@@ -504,8 +584,6 @@ async def test_status_is_validated_too(co: client.CustomObjectsApi) -> None:
 # The rules only the models enforce: such objects may already exist, so the server takes them and
 # the spawner skips each one on its own. (id, object, field the model names)
 MODEL_ONLY_RULES: list[tuple[str, type[Resource], Obj, str]] = [
-    ("neither-workspace-kind", AnalyticsWorkspace,
-     changed(GENERIC_WORKSPACE, "spec.jupyterWorkspace", DELETE), "spec"),
     ("relative-mount-path", AnalyticsWorkspace,
      changed(GENERIC_WORKSPACE, f"{_STORAGE}.mountPath", "shared"), f"{_STORAGE}.mountPath"),
     ("dotdot-mount-path", AnalyticsWorkspace,
@@ -520,8 +598,11 @@ MODEL_ONLY_RULES: list[tuple[str, type[Resource], Obj, str]] = [
     ("image-with-spaces", AnalyticsWorkspace,
      changed(GENERIC_WORKSPACE, "spec.jupyterWorkspace.image", "python:3.11 sh -c x"),
      "spec.jupyterWorkspace.image"),
-    ("neither-username-nor-claims", AnalyticsWorkspaceBinding,
-     changed(USER_BINDING, "spec.username", DELETE), "spec"),
+    ("empty-claims-and-no-username", AnalyticsWorkspaceBinding,
+     changed(changed(USER_BINDING, "spec.username", DELETE), "spec.claims", []), "spec"),
+    ("limits-not-a-map", AnalyticsWorkspace,
+     changed(GENERIC_WORKSPACE, "spec.jupyterWorkspace.resources", {"limits": "2 CPUs"}),
+     "spec.jupyterWorkspace.resources.limits"),
     ("claim-without-value", AnalyticsWorkspaceBinding,
      changed(CLAIMS_BINDING, "spec.claims.0", {"name": "groups", "operator": "IN"}),
      "spec.claims.0.value"),
@@ -656,27 +737,34 @@ def test_kubectl_get_aws_prints_the_field_columns(objects: Kubectl) -> None:
 
 
 @kubectl_test
-def test_kubectl_get_awsb_prints_workspace_username_expires_status(objects: Kubectl) -> None:
+def test_kubectl_get_awsb_prints_the_field_columns(objects: Kubectl) -> None:
     rows = table(objects("get", "-n", NS, "awsb"))
     assert rows == [
         {"NAME": "generic-jupyter-analysts", "WORKSPACE": "generic-jupyter",
-         "USERNAME": "", "EXPIRES": "2025-03-31", "STATUS": ""},
+         "EXPIRES": "2025-03-31", "STATUS": "", "DEPLOYMENT": "", "REPLICAS": "1"},
         {"NAME": "generic-jupyter-jane-doe", "WORKSPACE": "generic-jupyter",
-         "USERNAME": "Jane.Doe@Example.NHS.uk", "EXPIRES": "2030-06-30", "STATUS": ""},
+         "EXPIRES": "2030-06-30", "STATUS": "", "DEPLOYMENT": "", "REPLICAS": "0"},
     ]  # fmt: skip
 
 
 @kubectl_test
-def test_kubectl_categories_list_workspaces_and_bindings(objects: Kubectl) -> None:
+def test_kubectl_categories_list_all_five_kinds(objects: Kubectl) -> None:
+    for o in (FULL_DATASOURCE_BINDING, CRATE):
+        assert "created" in _apply(objects, o)
     krap = objects("get", "-n", NS, "krap", "-o", "name").split()
     assert sorted(krap) == [
+        "analyticscrate.xlscsde.nhs.uk/omop-crate",
+        "analyticsdatasource.xlscsde.nhs.uk/omop-cdm",
+        "analyticsdatasourcebinding.xlscsde.nhs.uk/generic-jupyter-omop-cdm",
         "analyticsworkspace.xlscsde.nhs.uk/generic-jupyter",
         "analyticsworkspace.xlscsde.nhs.uk/vm-workspace",
         "analyticsworkspacebinding.xlscsde.nhs.uk/generic-jupyter-analysts",
         "analyticsworkspacebinding.xlscsde.nhs.uk/generic-jupyter-jane-doe",
-    ]  # the data source is in neither category
+    ]
     core = objects("get", "-n", NS, "krap-core", "-o", "name").split()
-    assert sorted(core) == [
+    assert sorted(core) == [  # the bindings are in krap only
+        "analyticscrate.xlscsde.nhs.uk/omop-crate",
+        "analyticsdatasource.xlscsde.nhs.uk/omop-cdm",
         "analyticsworkspace.xlscsde.nhs.uk/generic-jupyter",
         "analyticsworkspace.xlscsde.nhs.uk/vm-workspace",
     ]

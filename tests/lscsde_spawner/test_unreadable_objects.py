@@ -83,7 +83,7 @@ def store_as_is(cluster: LocalCluster, plural: str, obj: dict[str, Any]) -> None
 
 @pytest_asyncio.fixture
 async def raw(local_cluster: LocalCluster, crds: ApiClient) -> AsyncIterator[Raw]:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=local_cluster.headers) as http:
         yield Raw(local_cluster, http)
 
 

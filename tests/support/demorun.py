@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -108,18 +110,31 @@ class DemoRun:
         config = yaml.safe_load(self.kubeconfig.read_text())
         return str(config["clusters"][0]["cluster"]["server"])
 
+    def _open(self, path: str) -> Any:
+        """GET a path as kubectl would: the kubeconfig's server, CA and token."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+        headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
+        context = None
+        if "certificate-authority-data" in cluster:
+            ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+            context = ssl.create_default_context(cadata=ca)
+        request = urllib.request.Request(cluster["server"] + path, headers=headers)
+        return urllib.request.urlopen(request, timeout=10, context=context)
+
     def kube_get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.cluster_url() + path, timeout=10) as r:
+        with self._open(path) as r:
             return json.loads(r.read())
 
     def kube_get_text(self, path: str) -> str:
-        with urllib.request.urlopen(self.cluster_url() + path, timeout=10) as r:
+        with self._open(path) as r:
             text: str = r.read().decode()
             return text
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 

@@ -6,6 +6,7 @@ Shared by every write verb (create, update, patch) so each refuses a bad object 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -14,9 +15,19 @@ from typing import Any
 
 from kubesim.apiserver.store import Store
 from kubesim.registry import deepjson, kinds
-from kubesim.registry.errors import ApiError, FieldError, bad_request, invalid, not_found
+from kubesim.registry.errors import (
+    ApiError,
+    DecodeError,
+    FieldError,
+    bad_request,
+    go_sprint,
+    invalid,
+    not_found,
+    strict_decoding_error,
+)
 from kubesim.registry.names import name_rule_for, validate_object_meta
 from kubesim.registry.resources import ResourceType
+from kubesim.registry.scale import scale_errors
 from kubesim.registry.schema import admit_custom_object, validate_crd
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -73,7 +84,30 @@ def decode_body(rt: ResourceType, body: Any) -> dict[str, Any]:
         obj["metadata"] = {}
     elif not isinstance(meta, dict):
         raise bad_request("metadata: must be an object")
+    drop_empty_metadata(obj["metadata"])
+    kinds.decode(rt, obj)
     return obj
+
+
+# ObjectMeta fields a real server never stores empty: they are `omitempty` (or pointers), and
+# every object's metadata passes through the Go type (custom resources' too: the decoder's
+# schemaobjectmeta.SetObjectMeta), so `labels: {}` or `finalizers: []` is written as absent.
+_OMITEMPTY_META = (
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+    "ownerReferences", "finalizers", "managedFields",
+)  # fmt: skip
+
+
+def drop_empty_metadata(meta: dict[str, Any]) -> None:
+    for key in _OMITEMPTY_META:
+        value = meta.get(key, 0)
+        if value is None or (
+            # a pointer keeps its zero value: deletionGracePeriodSeconds: 0 stays
+            key != "deletionGracePeriodSeconds"
+            and (value in ("", {}, []) or (key == "generation" and value == 0))
+        ):
+            meta.pop(key, None)
 
 
 def name_rule(rt: ResourceType) -> str:
@@ -157,9 +191,10 @@ def admit(
         admission = admit_custom_object(rt.schema, obj)
         obj = admission.obj
         errors.extend(admission.errors)
+        errors.extend(scale_errors(rt.scale, obj))
         if admission.unknown_fields and opts.field_validation == "Strict":
-            unknown = ", ".join(f'unknown field "{f}"' for f in admission.unknown_fields)
-            raise bad_request(f"strict decoding error: {unknown}")
+            cause = strict_decoding_error(admission.unknown_fields)
+            raise DecodeError(rt.kind, rt.version, cause)
         if opts.field_validation == "Warn":
             opts.warnings.extend(f'unknown field "{f}"' for f in admission.unknown_fields)
     if (rt.group, rt.plural) == CRD_KEY:
@@ -168,6 +203,41 @@ def admit(
     if errors:
         raise invalid(rt.kind, rt.group, name, errors)
     return obj
+
+
+def patch_decode_error(
+    patch: Any, patched: dict[str, Any], cause: str, *, strategic: bool
+) -> ApiError:
+    """What a PATCH answers when its result does not decode (handlers/patch.go): not the 400 of
+    a create, but a bare 422 on the field `patch`, showing the patched object as JSON (JSON and
+    merge patches) or the patch itself as Go's %+v prints a map (strategic merge patches)."""
+    value = go_sprint(patch) if strategic else _go_json(patched)
+    return invalid("", "", "", [FieldError("patch", "FieldValueInvalid", cause, value)])
+
+
+def _go_json(obj: Any) -> str:
+    """encoding/json's text of a map: keys sorted, no spaces, <, > and & escaped."""
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:  # too deep for the json module: the order is lost, not the content
+        text = deepjson.dumps(obj)
+    for ch, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+        text = text.replace(ch, escape)
+    return text
+
+
+def sets_resource_version(obj: dict[str, Any]) -> bool:
+    """Whether a new object carries a resourceVersion etcd3's store.Create refuses: one that
+    parses (as a uint64) to anything but 0. Others are dropped without a word."""
+    rv = obj["metadata"].get("resourceVersion")
+    return isinstance(rv, str) and rv.isascii() and rv.isdigit() and 0 < int(rv) < 2**64
+
+
+def resource_version_set_on_create() -> ApiError:
+    # storage.ErrResourceVersionSetOnCreate is a plain error: the handler answers it as a 500
+    # with no reason (responsewriters.ErrorToAPIStatus).
+    return ApiError(500, "", "resourceVersion should not be set on objects to be created")
 
 
 def check_namespace_accepts(store: Store, namespace: str) -> None:

@@ -19,8 +19,11 @@ from kubesim.apiserver.admission import (
     check_namespace_accepts,
     decode_body,
     now_rfc3339,
+    patch_decode_error,
     prepare_new,
     prepare_replacement,
+    resource_version_set_on_create,
+    sets_resource_version,
     spec_changed,
 )
 from kubesim.apiserver.crds import serve_crd
@@ -35,9 +38,11 @@ from kubesim.apiserver.patches import (
     apply_merge_patch,
     apply_strategic_merge_patch,
 )
+from kubesim.apiserver.rbac_policy import CLUSTER_ROLES_KEY, aggregate_cluster_roles
 from kubesim.apiserver.store import Store
 from kubesim.registry import deepjson, kinds
 from kubesim.registry.errors import (
+    DecodeError,
     FieldError,
     already_exists,
     bad_request,
@@ -94,11 +99,14 @@ class Api:
     ) -> dict[str, Any]:
         opts = opts or WriteOptions()
         obj = decode_body(rt, body)
+        refused_version = sets_resource_version(obj)
         name = prepare_new(rt, obj, namespace)
         kinds.prepare_create(rt, obj)
         obj = admit(rt, obj, None, opts)
         if rt.namespaced:
             check_namespace_accepts(self.store, namespace or "")
+        if refused_version and not opts.dry_run:  # a dry run never reaches etcd
+            raise resource_version_set_on_create()
         if self.store.get(rt.storage_key, namespace if rt.namespaced else None, name):
             raise already_exists(rt.plural, rt.group, name)
         if opts.dry_run:
@@ -159,13 +167,18 @@ class Api:
             new = apply_merge_patch(current, patch)
         else:
             new = apply_strategic_merge_patch(current, patch, rt.kind)
-        new = decode_body(rt, new)
-        if new["metadata"].get("name") != name:
-            raise bad_request("metadata.name: a patch may not change the name")
-        if new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]:
-            # The patch carried a resourceVersion precondition that no longer holds.
-            raise conflict(rt.plural, rt.group, name)
-        return self._replace(rt, old, new, opts, subresource)
+        patched = new
+        try:
+            new = decode_body(rt, new)
+            if new["metadata"].get("name") != name:
+                raise bad_request("metadata.name: a patch may not change the name")
+            if new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]:
+                # The patch carried a resourceVersion precondition that no longer holds.
+                raise conflict(rt.plural, rt.group, name)
+            return self._replace(rt, old, new, opts, subresource)
+        except DecodeError as err:
+            strategic = content_type == STRATEGIC_PATCH
+            raise patch_decode_error(patch, patched, err.cause, strategic=strategic) from None
 
     def _replace(
         self,
@@ -256,6 +269,8 @@ class Api:
     ) -> None:
         if (rt.group, rt.plural) == CRD_KEY:
             serve_crd(self.store, self.registry, obj)
+        elif (rt.group, rt.plural) == CLUSTER_ROLES_KEY:
+            aggregate_cluster_roles(self)
         elif rt.plural == "namespaces" and not rt.group and old is None:
             # The service-account controller gives every namespace its `default` account.
             sa = self._type("", "v1", "serviceaccounts")

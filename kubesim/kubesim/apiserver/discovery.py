@@ -46,7 +46,13 @@ LEGACY_DISCOVERY_CONTENT_TYPE = "application/json"
 STATUS_VERBS = ["get", "patch", "update"]
 
 # Group priorities of the real API server (higher first); CRD groups get 1000 (crdregistration).
-_GROUP_PRIORITY = {"events.k8s.io": 17750, "apiextensions.k8s.io": 16700}
+_GROUP_PRIORITY = {
+    "events.k8s.io": 17750,
+    "authentication.k8s.io": 17700,
+    "authorization.k8s.io": 17600,
+    "rbac.authorization.k8s.io": 17000,
+    "apiextensions.k8s.io": 16700,
+}
 _CRD_GROUP_PRIORITY = 1000
 _BUILTIN_DEFAULT_PRIORITY = 15000
 
@@ -180,7 +186,7 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": list(_VERBS_OVERRIDE.get((rt.group, rt.plural), ALL_VERBS)),
+        "verbs": list(rt.verbs or _VERBS_OVERRIDE.get((rt.group, rt.plural), ALL_VERBS)),
     }
     if rt.short_names:
         main["shortNames"] = list(rt.short_names)
@@ -188,7 +194,8 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         main["categories"] = list(rt.categories)
     # Views sharing one storage (events and events.k8s.io events) share the hash, as on a real
     # server; the storage's group stands in for its storage version's.
-    main["storageVersionHash"] = storage_version_hash(rt.storage_key[0], rt.version, rt.kind)
+    if rt.verbs != ("create",):  # the reviews are never stored, so they have no hash
+        main["storageVersionHash"] = storage_version_hash(rt.storage_key[0], rt.version, rt.kind)
     out = [main]
 
     def sub(name: str, verbs: list[str], **extra: Any) -> dict[str, Any]:
@@ -203,6 +210,9 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         out.append(sub("log", ["get"]))
     if "scale" in rt.subresources:
         out.append(sub("scale", STATUS_VERBS, group="autoscaling", version="v1", kind="Scale"))
+    if "token" in rt.subresources:
+        token = {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}
+        out.append(sub("token", ["create"], **token))
     return out
 
 

@@ -24,6 +24,7 @@ class RequestRecord:
     resource: str  # plural, with "/subresource" when there is one
     namespace: str | None
     status: int
+    user: str = ""  # who the request acted as ("" when it was not authenticated)
 
 
 class RequestLog:

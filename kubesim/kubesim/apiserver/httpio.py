@@ -156,7 +156,9 @@ def json_response(
     headers = {"Content-Type": content_type}
     response = web.Response(body=deepjson.dumps(doc).encode(), status=status, headers=headers)
     for warning in warnings or ():
-        response.headers.add("Warning", f'299 - "{warning}"'.replace("\n", " "))
+        # net.NewWarningHeader: the text is a quoted-string, its `"` and `\` escaped.
+        text = warning.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        response.headers.add("Warning", f'299 - "{text}"')
     return response
 
 

@@ -182,6 +182,12 @@ _BUILTIN_FIELDS: dict[tuple[str, str], dict[str, Any]] = {
                                  "reason": _STR, "regarding": _OBJ, "related": _OBJ,
                                  "reportingController": _STR, "reportingInstance": _STR,
                                  "series": _OBJ, "type": _STR},
+    ("rbac.authorization.k8s.io", "Role"): {"rules": _array(_OBJ)},
+    ("rbac.authorization.k8s.io", "ClusterRole"): {"aggregationRule": _OBJ,
+                                                   "rules": _array(_OBJ)},
+    ("rbac.authorization.k8s.io", "RoleBinding"): {"roleRef": _OBJ, "subjects": _array(_OBJ)},
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): {"roleRef": _OBJ,
+                                                          "subjects": _array(_OBJ)},
 }  # fmt: skip
 
 # Query parameters of each operation, as the real server declares them.
@@ -380,6 +386,12 @@ def _paths(rt: ResourceType) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     scope: list[dict[str, Any]] = []
     base = f"{prefix}/{rt.plural}"
+    if rt.verbs == ("create",):  # the reviews: a POST and nothing else
+        if rt.namespaced:
+            base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}"
+            scope = [_path_param("namespace", "object name and auth scope, such as for teams")]
+        post = ops.op("post", _WRITE_PARAMS, None, ops.whole, "201 202")
+        return {base: {"parameters": [*scope, pretty], "post": post}}
     if rt.namespaced:
         every = ops.op("list", _LIST_PARAMS, list_ref, all_namespaces=True)
         paths[base] = {"parameters": [pretty], "get": every}

@@ -157,6 +157,49 @@ def _simple(*cells: Callable[[dict[str, Any]], Any]) -> Printer:
     return row
 
 
+def _binding(obj: dict[str, Any], now: datetime) -> Row:
+    """printRoleBinding / printClusterRoleBinding (rbac.SubjectsStrings for the wide cells)."""
+    meta, ref = metadata(obj), obj.get("roleRef") or {}
+    users, groups, accounts = [], [], []
+    for subject in obj.get("subjects") or []:
+        kind, name = subject.get("kind"), subject.get("name", "")
+        if kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}/{name}")
+        elif kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+    cells = [
+        meta.get("name", ""),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        since(meta.get("creationTimestamp"), now),
+        ", ".join(users),
+        ", ".join(groups),
+        ", ".join(accounts),
+    ]
+    return cells, None
+
+
+def _binding_columns(role_ref_doc: str) -> list[dict[str, Any]]:
+    return [
+        NAME_COLUMN, col("Role", doc=role_ref_doc), AGE_COLUMN,
+        col("Users", priority=1, doc="Users in the roleBinding"),
+        col("Groups", priority=1, doc="Groups in the roleBinding"),
+        col("ServiceAccounts", priority=1, doc="ServiceAccounts in the roleBinding"),
+    ]  # fmt: skip
+
+
+_ROLE_REF_DOC = (
+    "RoleRef can reference a Role in the current namespace or a ClusterRole in the global "
+    "namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This "
+    "field is immutable."
+)
+_CLUSTER_ROLE_REF_DOC = (
+    "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be "
+    "resolved, the Authorizer must return an error. This field is immutable."
+)
+
+
 def _created_at(obj: dict[str, Any], now: datetime) -> Row:
     """rest.defaultTableConvertor: the creation time as RFC 3339 in UTC, not as an age."""
     when = parse_time(metadata(obj).get("creationTimestamp"))
@@ -197,4 +240,7 @@ PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
                               _simple(lambda o: len(o.get("secrets") or []))),
     ("", "services"): ([NAME_COLUMN, col("Type"), col("Cluster-IP"), col("External-IP"),
                         col("Port(s)"), AGE_COLUMN, col("Selector", priority=1)], _service),
+    ("rbac.authorization.k8s.io", "rolebindings"): (_binding_columns(_ROLE_REF_DOC), _binding),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (
+        _binding_columns(_CLUSTER_ROLE_REF_DOC), _binding),
 }  # fmt: skip

@@ -12,6 +12,8 @@ from kubesim.registry.resources import Registry, ResourceType
 
 # Subresources of a namespace itself, not a namespaced collection: /api/v1/namespaces/NAME/status.
 NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+# Subresources created by a POST to them: serviceaccounts/<name>/token (a TokenRequest).
+CREATE_SUBRESOURCES = {"token"}
 
 
 @dataclass
@@ -66,7 +68,7 @@ def request_verb(request: web.Request, t: Target) -> str:
             return "list" if t.name is None else "get"
         return "watch" if query_bool(request.query, "watch") else "get"
     if method == "POST":
-        if t.name is not None:
+        if t.name is not None and t.sub not in CREATE_SUBRESOURCES:
             raise method_not_allowed()
         return "create"
     if method == "PUT":

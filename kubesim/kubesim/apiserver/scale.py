@@ -1,60 +1,110 @@
-"""The `scale` subresource of custom resources: an autoscaling/v1 Scale view of JSON paths."""
+"""The `scale` subresource of custom resources: an autoscaling/v1 Scale view of JSON paths.
+
+As the real ScaleREST (apiextensions-apiserver pkg/registry/customresource/etcd.go) serves it:
+the paths are read by registry.scale; a GET of an object without spec replicas is a 500; a PUT
+or PATCH writes spec.replicas back through the object's own update (so its validation, the
+scale paths' included, decides), and answers the Scale of what was stored.
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from kubesim.apiserver.admission import patch_decode_error
 from kubesim.apiserver.api import Api
 from kubesim.apiserver.patches import JSON_PATCH, MERGE_PATCH, apply_json_patch, apply_merge_patch
-from kubesim.registry.errors import FieldError, bad_request, invalid, unsupported_media_type
+from kubesim.registry.errors import (
+    ApiError,
+    DecodeError,
+    bad_request,
+    go_quote,
+    unsupported_media_type,
+)
 from kubesim.registry.resources import ResourceType
+from kubesim.registry.scale import AccessorError, fields_of, scale_of
+
+# What an old Scale says when the object has no spec replicas: a PATCH must then set them.
+INVALID_SPEC_REPLICAS = -(2**31)
+INT32 = (-(2**31), 2**31 - 1)
 
 
-def _path(spec: str) -> list[str]:
-    # Scale paths are simple dotted paths such as `.spec.replicas`.
-    return [p for p in spec.split(".") if p]
+def _paths(rt: ResourceType) -> dict[str, Any]:
+    return rt.scale or {}
 
 
-def _read(obj: dict[str, Any], path: str | None) -> Any:
-    cur: Any = obj
-    for part in _path(path or ""):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
+def _plain_error(err: Exception) -> ApiError:
+    # A plain Go error from the accessors: the handler answers 500 with no reason.
+    return ApiError(500, "", str(err))
 
 
-def _write(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = _path(path)
-    cur = obj
-    for part in parts[:-1]:
-        cur = cur.setdefault(part, {})
-    cur[parts[-1]] = value
-
-
-def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    paths = rt.scale or {}
-    meta = obj["metadata"]
-    status: dict[str, Any] = {"replicas": _read(obj, paths.get("statusReplicasPath")) or 0}
-    selector = _read(obj, paths.get("labelSelectorPath"))
-    if selector:
-        status["selector"] = selector
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            k: meta[k]
-            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-            if k in meta
-        },
-        "spec": {"replicas": _read(obj, paths.get("specReplicasPath")) or 0},
-        "status": status,
-    }
+def _scale(rt: ResourceType, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    try:
+        return scale_of(_paths(rt), obj)
+    except AccessorError as err:
+        raise _plain_error(err) from None
 
 
 def get_scale(api: Api, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
-    return _scale_of(rt, api.get(rt, namespace, name))
+    scale, found = _scale(rt, api.get(rt, namespace, name))
+    if not found:
+        why = f"the spec replicas field {go_quote(_paths(rt).get('specReplicasPath', ''))} "
+        why += "does not exist"
+        # errors.NewInternalError
+        raise ApiError(
+            500,
+            "InternalError",
+            f"Internal error occurred: {why}",
+            details={"causes": [{"message": why}]},
+        )
+    return scale
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "object" if isinstance(value, dict) else "array"
+
+
+def _decoded_replicas(scale: dict[str, Any]) -> int:
+    """spec.replicas as decoding into autoscaling/v1 Scale leaves it (absent or null is 0);
+    raises ValueError worded as encoding/json's error."""
+    spec = scale.get("spec")
+    if spec is None:
+        return 0
+    if not isinstance(spec, dict):
+        kind = _json_kind(spec)
+        raise ValueError(
+            f"json: cannot unmarshal {kind} into Go struct field Scale.spec of type v1.ScaleSpec"
+        )
+    replicas = spec.get("replicas")
+    if replicas is None:
+        return 0
+    where = "into Go struct field ScaleSpec.spec.replicas of type int32"
+    if isinstance(replicas, bool) or not isinstance(replicas, (int, float)):
+        raise ValueError(f"json: cannot unmarshal {_json_kind(replicas)} {where}")
+    if isinstance(replicas, float) or not INT32[0] <= replicas <= INT32[1]:
+        raise ValueError(f"json: cannot unmarshal number {replicas!r} {where}")
+    return replicas
+
+
+def _set_nested(obj: dict[str, Any], path: str, value: Any) -> None:
+    """unstructured.SetNestedField."""
+    fields = fields_of(path)
+    cur = obj
+    for i, field in enumerate(fields[:-1]):
+        nxt = cur.get(field)
+        if nxt is None:
+            nxt = cur[field] = {}
+        elif not isinstance(nxt, dict):
+            where = "." + ".".join(fields[: i + 1])
+            raise _plain_error(
+                ValueError(f"value cannot be set because {where} is not a map[string]interface{{}}")
+            )
+        cur = nxt
+    cur[fields[-1]] = value
 
 
 def update_scale(
@@ -67,7 +117,10 @@ def update_scale(
 ) -> dict[str, Any]:
     """PUT (patch_type None) or PATCH a Scale; writes spec replicas back into the object."""
     obj = api.get(rt, namespace, name)
-    scale = _scale_of(rt, obj)
+    spec_path = _paths(rt).get("specReplicasPath") or ".spec.replicas"
+    scale, found = _scale(rt, obj)
+    if not found:
+        scale["spec"] = {"replicas": INVALID_SPEC_REPLICAS}
     if patch_type is None:
         new_scale = body
     elif patch_type == MERGE_PATCH:
@@ -78,17 +131,23 @@ def update_scale(
         raise unsupported_media_type(patch_type, [JSON_PATCH, MERGE_PATCH])
     if not isinstance(new_scale, dict):
         raise bad_request("a Scale must be a JSON object")
-    replicas = (new_scale.get("spec") or {}).get("replicas")
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise invalid(
-            "Scale",
-            "autoscaling",
-            name,
-            [FieldError("spec.replicas", "FieldValueInvalid", "must be greater than or equal to 0",
-                        replicas)],
-        )  # fmt: skip
-    want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
+    try:
+        replicas = _decoded_replicas(new_scale)
+    except ValueError as err:
+        if patch_type is None:
+            raise DecodeError("Scale", "v1", str(err)) from None
+        raise patch_decode_error(body, new_scale, str(err), strategic=False) from None
+    if replicas == INVALID_SPEC_REPLICAS:
+        raise bad_request(f"the spec replicas field {go_quote(spec_path)} cannot be empty")
     updated = copy.deepcopy(obj)
-    updated["metadata"]["resourceVersion"] = want_rv or obj["metadata"]["resourceVersion"]
-    _write(updated, (rt.scale or {}).get("specReplicasPath", ".spec.replicas"), replicas)
-    return _scale_of(rt, api.update(rt, namespace, name, updated))
+    _set_nested(updated, spec_path, replicas)
+    meta = new_scale.get("metadata")
+    want_rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    if want_rv:
+        # The client's resourceVersion is the write's precondition.
+        updated["metadata"]["resourceVersion"] = want_rv
+    stored = api.update(rt, namespace, name, updated)
+    try:
+        return scale_of(_paths(rt), stored)[0]
+    except AccessorError as err:
+        raise bad_request(str(err)) from None

@@ -7,15 +7,21 @@ container logs come from a `LogSource` (logs.py) that the cluster passes in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from kubesim.apiserver import discovery, openapi, tables
+from kubesim.apiserver import discovery, openapi, protobuf, tables
+from kubesim.apiserver.access import AccessControl
+from kubesim.apiserver.admission import WriteOptions
 from kubesim.apiserver.api import Api
+from kubesim.apiserver.authn import MASTERS
+from kubesim.apiserver.escalation import BINDING_KINDS, ROLE_KINDS, check_grant
 from kubesim.apiserver.faults import Faults, RequestLog, RequestRecord, now
 from kubesim.apiserver.httpio import (
     delete_options,
@@ -31,6 +37,7 @@ from kubesim.apiserver.httpio import (
 )
 from kubesim.apiserver.logs import LogSource, serve_logs
 from kubesim.apiserver.patches import APPLY_PATCH
+from kubesim.apiserver.requestinfo import UserInfo, request_attributes
 from kubesim.apiserver.routing import Target, request_verb, resolve
 from kubesim.apiserver.scale import get_scale, update_scale
 from kubesim.apiserver.selectors import LabelSelector
@@ -44,8 +51,25 @@ log = logging.getLogger(__name__)
 MAX_BODY = 3 * 1024 * 1024  # etcd's object limit is 1.5 MiB; leave room for a patch of one
 
 
+USER_KEY = web.RequestKey("user", UserInfo)  # the user a request acts as
+RBAC_GROUP = "rbac.authorization.k8s.io"
+GRANTING = ROLE_KINDS + BINDING_KINDS  # the kinds a write of may escalate privileges
+
+
+async def read_any_body(request: web.Request) -> Any:
+    """A create/update body: JSON or YAML, or protobuf for the kinds kubectl's typed clients
+    send that way (protobuf.py)."""
+    if request.content_type == protobuf.PROTOBUF:
+        return protobuf.decode(await request.read())
+    return await read_body(request)
+
+
 class ApiServer:
-    """The aiohttp application serving `api`; `logs` serves pods/log (None: no node)."""
+    """The aiohttp application serving `api`; `logs` serves pods/log (None: no node).
+
+    `access` authenticates and authorizes every request (access.py); without one, the server
+    runs without access control.
+    """
 
     def __init__(
         self,
@@ -55,8 +79,10 @@ class ApiServer:
         faults: Faults | None = None,
         requests: RequestLog | None = None,
         bookmark_interval: float = 60.0,
+        access: AccessControl | None = None,
     ) -> None:
         self.api = api
+        self.access = access or AccessControl(api.store, enforce=False)
         self.logs = logs
         self.faults = faults or Faults()
         self.requests = requests or RequestLog()
@@ -70,9 +96,20 @@ class ApiServer:
     # -- dispatch ----------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        verb, resource, namespace = "", "", None
+        verb, resource, namespace, user = "", "", None, ""
         status = 500
         try:
+            # Authentication and authorization come before routing, as on a real server.
+            info = request_attributes(UserInfo(""), request.method, request.path, request.query)
+            if info.resource_request:
+                verb, resource, namespace = info.verb, info.combined_resource, info.namespace
+                namespace = namespace or None
+            requester = self.access.authenticate_headers(request.headers.items())
+            user = requester.name  # a refused impersonation is logged as its requester's
+            acting = self.access.impersonate(requester, request.headers.items())
+            user = acting.name
+            request[USER_KEY] = acting
+            self.access.authorize(dataclasses.replace(info, user=acting))
             target = self.resolve(request.path)
             if target is not None:
                 verb = request_verb(request, target)
@@ -109,6 +146,7 @@ class ApiServer:
                     resource,
                     namespace,
                     status,
+                    user,
                 )
             )
 
@@ -157,6 +195,17 @@ class ApiServer:
         api, q = self.api, request.query
         if t.rt.namespaced and t.namespace is None and verb not in ("list", "watch"):
             raise method_not_allowed()
+        if t.rt.verbs == ("create",):  # the reviews: answered, never stored
+            body = await read_any_body(request) if verb == "create" else None
+            doc = self.access.serve(
+                request[USER_KEY], t.rt.group, t.rt.plural, verb, t.namespace, body
+            )
+            return json_response(doc, status=201)
+        if t.sub == "token":
+            if verb != "create" or t.name is None or t.namespace is None:
+                raise method_not_allowed()
+            doc = self.access.token_request(t.namespace, t.name, await read_any_body(request))
+            return json_response(doc, status=201)
         if t.sub == "log":
             return await serve_logs(request, self.api, t, self.logs)
         if t.sub == "scale":
@@ -180,13 +229,19 @@ class ApiServer:
             return self._render(request, t.rt, api.get(t.rt, t.namespace, t.name))
         opts = write_options(q)
         if verb == "create":
-            obj = api.create(t.rt, t.namespace, await read_body(request), opts)
+            body = await read_any_body(request)
+            self._check_grant(request, t, lambda o: api.create(t.rt, t.namespace, body, o))
+            obj = api.create(t.rt, t.namespace, body, opts)
             return json_response(obj, status=201, warnings=opts.warnings)
         if verb == "update":
             assert t.name is not None
-            obj = api.update(
-                t.rt, t.namespace, t.name, await read_body(request), opts, subresource=t.sub
+            name, body = t.name, await read_any_body(request)
+            self._check_grant(
+                request,
+                t,
+                lambda o: api.update(t.rt, t.namespace, name, body, o, subresource=t.sub),
             )
+            obj = api.update(t.rt, t.namespace, t.name, body, opts, subresource=t.sub)
             return json_response(obj, warnings=opts.warnings)
         if verb == "patch":
             assert t.name is not None
@@ -197,7 +252,12 @@ class ApiServer:
                     "server-side apply (application/apply-patch+yaml) is not supported by the "
                     "embedded API server; use client-side apply",
                 )
-            patch = await read_patch(request)
+            patch, ctype, name = await read_patch(request), request.content_type, t.name
+            self._check_grant(
+                request,
+                t,
+                lambda o: api.patch(t.rt, t.namespace, name, patch, ctype, o, subresource=t.sub),
+            )
             obj = api.patch(
                 t.rt, t.namespace, t.name, patch, request.content_type, opts, subresource=t.sub
             )
@@ -217,6 +277,22 @@ class ApiServer:
                 api.delete_collection(t.rt, t.namespace, list_options(q, t.rt), **kwargs)
             )
         raise method_not_allowed()
+
+    def _check_grant(
+        self,
+        request: web.Request,
+        t: Target,
+        write: Callable[[WriteOptions], dict[str, Any]],
+    ) -> None:
+        """A role or binding may grant no more than its writer holds (escalation.py): the
+        object the write would store, found by a dry run of it, is checked first."""
+        if t.rt.group != RBAC_GROUP or t.rt.plural not in GRANTING or not self.access.enforce:
+            return
+        user = request[USER_KEY]
+        if MASTERS in user.groups:
+            return
+        preview = write(WriteOptions(dry_run=True))
+        check_grant(self.access.authorizer, user, t.rt.plural, preview, t.name or "")
 
     def _render(self, request: web.Request, rt: ResourceType, doc: dict[str, Any]) -> web.Response:
         table_version = tables.wants_table(request.headers.get("Accept", ""))

@@ -7,7 +7,7 @@ The strategies are assembled here, one module per kind; `kinds.py` applies them.
 
 from __future__ import annotations
 
-from kubesim.registry import datamaps, events, namespaces, pod, pvc, services
+from kubesim.registry import datamaps, events, namespaces, pod, pvc, rbac, services
 from kubesim.registry.strategy import Strategies
 
 STRATEGIES: Strategies = {
@@ -17,4 +17,5 @@ STRATEGIES: Strategies = {
     **services.STRATEGIES,
     **datamaps.STRATEGIES,
     **events.STRATEGIES,
+    **rbac.STRATEGIES,
 }

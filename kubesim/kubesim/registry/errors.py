@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 
@@ -23,19 +25,35 @@ class ApiError(Exception):
         self.details = details
 
     def status(self) -> dict[str, Any]:
+        """The body, keyed as Go's encoding/json writes a metav1.Status: in struct field order,
+        without the empty `omitempty` fields (`metadata` is a struct, so always there)."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
-            "message": self.message,
-            "code": self.code,
         }
-        if self.reason:  # Go omits an empty reason
+        if self.message:
+            body["message"] = self.message
+        if self.reason:
             body["reason"] = self.reason
-        if self.details is not None:
-            body["details"] = self.details
+        if self.details is not None:  # a pointer: an empty StatusDetails is still `{}`
+            body["details"] = _in_struct_order(self.details, _DETAILS_FIELDS)
+        if self.code:
+            body["code"] = self.code
         return body
+
+
+# metav1.StatusDetails and metav1.StatusCause, in struct order; every field is omitempty.
+_DETAILS_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_FIELDS = ("reason", "message", "field")
+
+
+def _in_struct_order(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: values[k] for k in fields if values.get(k) not in (None, "", 0, [])}
+    if "causes" in out:
+        out["causes"] = [_in_struct_order(c, _CAUSE_FIELDS) for c in out["causes"]]
+    return out
 
 
 def _details(name: str | None, group: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -120,25 +138,100 @@ class FieldError:
         }
     )
 
-    def text(self) -> str:
-        label = self._LABELS.get(self.kind, "Invalid value")
-        out = f"{self.field}: {label}"
+    def body(self) -> str:
+        """field.Error.ErrorBody: the message without the field path."""
+        out = self._LABELS.get(self.kind, "Invalid value")
         if self.kind in self._SHOWN:
             out += f": {_go_repr(self.value)}"
         if self.detail:
             out += f": {self.detail}"
         return out
 
+    def text(self) -> str:
+        """field.Error.Error: `<field>: <body>`."""
+        return f"{self.field}: {self.body()}"
+
     def cause(self) -> dict[str, Any]:
-        return {"reason": self.kind, "message": self.text(), "field": self.field}
+        # errors.NewInvalid: StatusCause{Type: err.Type, Message: err.ErrorBody(), Field: err.Field}
+        return {"reason": self.kind, "message": self.body(), "field": self.field}
 
     def __repr__(self) -> str:
         return f"FieldError({self.text()!r})"
 
 
+def go_quote(text: str) -> str:
+    """Go's %q (strconv.Quote): escapes, and printable characters as they are."""
+    out: list[str] = []
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+_GO_ESCAPES = {
+    "\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+    "\r": "\\r", "\t": "\\t", "\v": "\\v",
+}  # fmt: skip
+
+
+def go_sprint(value: Any) -> str:
+    """A decoded JSON value as Go's %v (and %+v) prints it: maps sorted, nil as <nil>."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_sprint(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_sprint(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _go_float(value)
+    return "<nil>" if value is None else str(value)
+
+
+def go_type(value: Any) -> str:
+    """%T of a decoded JSON value (unstructured content: int64, float64, string, ...)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "bool"
+    names = {int: "int64", float: "float64", str: "string", list: "[]interface {}"}
+    return names.get(type(value), "map[string]interface {}")
+
+
+def _go_float(value: float) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 64), as %v writes a float64: the shortest digits that
+    read back, in exponent form when the exponent is under -4 or 6 and over."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0:
+        return sign + "0"
+    # repr holds the shortest round-trip digits; Decimal splits them from the exponent.
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    exp = len(digits) - 1 + int(exponent)  # the power of ten of the first digit
+    if exp < -4 or exp >= 6:
+        tail = "." + digits[1:] if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{digits}"
+    if len(digits) <= exp + 1:
+        return sign + digits + "0" * (exp + 1 - len(digits))
+    return f"{sign}{digits[: exp + 1]}.{digits[exp + 1 :]}"
+
+
 def _go_repr(value: Any) -> str:
     if isinstance(value, str):
-        return '"' + value.replace('"', '\\"') + '"'
+        return go_quote(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -149,16 +242,38 @@ def _go_repr(value: Any) -> str:
 
 
 def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiError:
-    """422 Invalid, naming every field path, like `Pod "x" is invalid: metadata.name: ...`."""
-    texts = [e.text() for e in errors]
-    summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    """errors.NewInvalid: 422 Invalid, like `Pod "x" is invalid: metadata.name: ...`.
+
+    The message aggregates every error's `<field>: <body>` (ErrorList.ToAggregate: repeats
+    dropped, brackets around two or more); each cause carries the field and the body apart.
+    """
+    texts = list(dict.fromkeys(e.text() for e in errors))
     qualified = f"{kind}.{group}" if group else kind
+    message = f'{qualified} "{name}" is invalid'
+    if texts:
+        message += ": " + (texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]")
     return ApiError(
         422,
         "Invalid",
-        f'{qualified} "{name}" is invalid: {summary}',
+        message,
         details=_details(name, group, kind, causes=[e.cause() for e in errors]),
     )
+
+
+class DecodeError(ApiError):
+    """A body the server's decoder refuses. A create or update answers 400, as
+    handlers.transformDecodeError words it; a PATCH answers 422 instead, naming the patched
+    object (handlers/patch.go), so `cause` keeps the decoder's own words."""
+
+    def __init__(self, kind: str, version: str, cause: str) -> None:
+        message = f'{kind} in version "{version}" cannot be handled as a {kind}: {cause}'
+        super().__init__(400, "BadRequest", message)
+        self.cause = cause
+
+
+def strict_decoding_error(unknown_fields: list[str]) -> str:
+    """runtime.NewStrictDecodingError's text for the decoder's unknown fields."""
+    return "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown_fields)
 
 
 def bad_request(message: str) -> ApiError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+from kubesim.registry import microtime
 from kubesim.registry.field import immutable, invalid, invalid_each, required
 from kubesim.registry.names import qualified_name_errors
 from kubesim.registry.strategy import Errors, Obj, Strategies, Strategy, as_dict, same
@@ -72,6 +73,18 @@ def present_events_event(obj: Obj) -> Obj:
     for key, value in _EVENTS_EVENT_KEYS.items():
         out.setdefault(key, copy.deepcopy(value))
     return {**out, "apiVersion": EVENTS_API_VERSION}
+
+
+def decode_event(obj: Obj) -> None:
+    """The MicroTime fields (eventTime, series.lastObservedTime, in both versions) as the
+    decoder leaves them: RFC 3339 in UTC with exactly six fractional digits."""
+    if "eventTime" in obj:
+        obj["eventTime"] = microtime.normalize(obj["eventTime"], "Event", "eventTime")
+    series = obj.get("series")
+    if isinstance(series, dict) and "lastObservedTime" in series:
+        series["lastObservedTime"] = microtime.normalize(
+            series["lastObservedTime"], "EventSeries", "series.lastObservedTime"
+        )
 
 
 def _legacy_event_errors(ev: Obj) -> Errors:
@@ -154,8 +167,13 @@ def validate_events_event(obj: Obj, old: Obj | None) -> Errors:
 
 
 STRATEGIES: Strategies = {
-    ("", "events"): Strategy(validate=validate_core_event, present=present_core_event),
+    ("", "events"): Strategy(
+        decode=decode_event, validate=validate_core_event, present=present_core_event
+    ),
     ("events.k8s.io", "events"): Strategy(
-        validate=validate_events_event, to_storage=event_to_core, present=present_events_event
+        decode=decode_event,
+        validate=validate_events_event,
+        to_storage=event_to_core,
+        present=present_events_event,
     ),
 }

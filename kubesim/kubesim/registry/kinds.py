@@ -14,13 +14,14 @@ from __future__ import annotations
 import copy
 
 from kubesim.registry import STRATEGIES
-from kubesim.registry.errors import FieldError
+from kubesim.registry.errors import DecodeError, FieldError
 from kubesim.registry.resources import ResourceType
 from kubesim.registry.strategy import Errors, Obj, Strategy
 
 __all__ = [
     "STRATEGIES",
     "Strategy",
+    "decode",
     "prepare_create",
     "prepare_update",
     "present",
@@ -31,6 +32,18 @@ __all__ = [
 
 def _strategy(rt: ResourceType) -> Strategy | None:
     return None if rt.custom else STRATEGIES.get((rt.group, rt.plural))
+
+
+def decode(rt: ResourceType, obj: Obj) -> None:
+    """What decoding a body into the kind's Go type does to its values (mutates `obj`);
+    raises DecodeError for a body that does not decode."""
+    s = _strategy(rt)
+    if s is None or s.decode is None:
+        return
+    try:
+        s.decode(obj)
+    except ValueError as err:
+        raise DecodeError(rt.kind, rt.version, str(err)) from None
 
 
 def prepare_create(rt: ResourceType, obj: Obj) -> None:

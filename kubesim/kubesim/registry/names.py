@@ -207,6 +207,11 @@ NAME_RULES: dict[str, str] = {
     "namespaces": "label",
     # Plus a CRD-specific "must be spec.names.plural+"."+spec.group" check, not made here.
     "customresourcedefinitions": "subdomain",
+    # rbac's minimalNameRequirements: ValidatePathSegmentName.
+    "roles": "path",
+    "clusterroles": "path",
+    "rolebindings": "path",
+    "clusterrolebindings": "path",
 }
 # The apiextensions customResourceValidator uses NameIsDNSSubdomain.
 CUSTOM_RESOURCE_NAME_RULE = "subdomain"

@@ -41,6 +41,8 @@ class ResourceType:
     generation: bool = False
     # Whether PUT may create or skip the resourceVersion precondition.
     unconditional_update: bool = True
+    # The verbs served, when not all of them: ("create",) for the reviews, which store nothing.
+    verbs: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -85,6 +87,7 @@ def _core(
     storage: tuple[str, str] = ("", ""),
     generation: bool = False,
     unconditional_update: bool = True,
+    verbs: Iterable[str] = (),
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -100,6 +103,7 @@ def _core(
         storage=storage,
         generation=generation,
         unconditional_update=unconditional_update,
+        verbs=tuple(verbs),
     )
 
 
@@ -117,6 +121,29 @@ EVENT_FIELDS = (
     "type",
 )
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_TYPES = (
+    _core("Role", "roles", group=RBAC_GROUP),
+    _core("ClusterRole", "clusterroles", namespaced=False, group=RBAC_GROUP),
+    _core("RoleBinding", "rolebindings", group=RBAC_GROUP),
+    _core("ClusterRoleBinding", "clusterrolebindings", namespaced=False, group=RBAC_GROUP),
+)
+# Create-only kinds that store nothing: the server answers them (apiserver/reviews.py).
+REVIEW_TYPES = (
+    _core("SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False,
+          group="authorization.k8s.io", verbs=["create"]),
+    _core("SelfSubjectRulesReview", "selfsubjectrulesreviews", namespaced=False,
+          group="authorization.k8s.io", verbs=["create"]),
+    _core("SubjectAccessReview", "subjectaccessreviews", namespaced=False,
+          group="authorization.k8s.io", verbs=["create"]),
+    _core("LocalSubjectAccessReview", "localsubjectaccessreviews",
+          group="authorization.k8s.io", verbs=["create"]),
+    _core("SelfSubjectReview", "selfsubjectreviews", namespaced=False,
+          group="authentication.k8s.io", verbs=["create"]),
+    _core("TokenReview", "tokenreviews", namespaced=False, group="authentication.k8s.io",
+          verbs=["create"]),
+)  # fmt: skip
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
           fields=["status.phase"]),  # (metadata.namespace is accepted; a real server refuses it)
@@ -130,7 +157,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("ConfigMap", "configmaps", short=["cm"]),
     _core("Service", "services", short=["svc"], sub=["status"], categories=["all"],
           fields=["spec.clusterIP", "spec.type"]),
-    _core("ServiceAccount", "serviceaccounts", short=["sa"]),
+    _core("ServiceAccount", "serviceaccounts", short=["sa"], sub=["token"]),
     # events.k8s.io/v1 is another view of the core events (the server converts between them).
     _core("Event", "events", short=["ev"], group="events.k8s.io", storage=("", "events"),
           fields=["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
@@ -139,6 +166,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("CustomResourceDefinition", "customresourcedefinitions", namespaced=False,
           short=["crd", "crds"], sub=["status"], group="apiextensions.k8s.io",
           categories=["api-extensions"], generation=True),
+    *RBAC_TYPES,
+    *REVIEW_TYPES,
 )  # fmt: skip
 
 

@@ -22,6 +22,9 @@ Errors = list[FieldError]
 class Strategy:
     """What a kind does beyond the generic behaviour; every hook is optional."""
 
+    # What the typed decoder does to a body (values in their canonical form); raises
+    # ValueError, worded as the decoder's error, for a body that does not decode.
+    decode: Callable[[Obj], None] | None = None
     # v1 defaulting: runs on every create and update, as the real decoder defaults every body.
     defaults: Callable[[Obj], None] | None = None
     # PrepareForCreate and the mutating admission plugins (after defaults).

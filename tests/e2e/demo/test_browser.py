@@ -248,8 +248,11 @@ def test_a_file_alice_saves_in_the_shared_workspace_reaches_bob(
     assert "Traceback" not in demo.output
     # The cluster's state, as the next run will find it: no pod left, the claim still there.
     with LocalCluster(data_dir=demo.data_dir / "cluster", kubelet=False) as cluster:
-        pods = get_json(f"{cluster.url}/api/v1/namespaces/{NAMESPACE}/pods")["items"]
-        claims = get_json(f"{cluster.url}/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims")
+        pods = get_json(f"{cluster.url}/api/v1/namespaces/{NAMESPACE}/pods", cluster.headers)
+        claims = get_json(
+            f"{cluster.url}/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims", cluster.headers
+        )
+        pods = pods["items"]
     assert [p["metadata"]["name"] for p in pods] == []
     assert f"workspace-{SHARED_WORKSPACE}" in {c["metadata"]["name"] for c in claims["items"]}
     assert saved.read_text().strip() == text

@@ -47,7 +47,7 @@ async def hostile_workspace(cluster: LocalCluster, name: str, display: str, jupy
     body = head[:-2] + f', "jupyterWorkspace": {jupyter}}}}}'
     url = f"{cluster.url}/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/analyticsworkspaces"
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=cluster.headers) as http,
         http.post(url, data=body, headers={"Content-Type": "application/json"}) as r,
     ):
         assert r.status == 201, await r.text()

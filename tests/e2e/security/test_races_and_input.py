@@ -57,8 +57,9 @@ async def test_a_revocation_during_the_start_refuses_it(
     await datasource(kube_client, "hes", "ws1")
     await hub.create_user("alice")
     wait_for_spawns(hub)
-    # Slow PVC reads: the start spends about a second on storage before creating the pod.
-    local_cluster.faults.delay(0.4, verb="get", path="persistentvolumeclaims")
+    # Slow PVC reads: the start spends about a second on storage before creating the pod (its
+    # reads run concurrently, so each takes that long), well after the revocation at 0.5 s.
+    local_cluster.faults.delay(1.0, verb="get", path="persistentvolumeclaims")
     revoke = asyncio.create_task(delete_soon(kube_client, plural, name, after=0.5))
     got, body = await post_start(hub, "alice", {"profile": "ws1"})
     await revoke
