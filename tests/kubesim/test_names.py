@@ -214,6 +214,7 @@ def test_name_rules_match_the_real_strategies() -> None:
         "services": "dns1035",
         "serviceaccounts": "subdomain",
         "namespaces": "label",
+        "nodes": "subdomain",
         "customresourcedefinitions": "subdomain",
         "roles": "path",
         "clusterroles": "path",

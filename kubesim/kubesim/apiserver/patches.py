@@ -144,6 +144,7 @@ MERGE_KEYS: dict[str, dict[tuple[str, ...], str]] = {
     "Service": {("spec", "ports"): "port", **_CONDITIONS},
     "PersistentVolumeClaim": _CONDITIONS,
     "Namespace": _CONDITIONS,
+    "Node": {**_CONDITIONS, ("status", "addresses"): "type", ("status", "volumesAttached"): "name"},
     "ServiceAccount": {("secrets",): "name"},
     "ConfigMap": {},
     "Secret": {},

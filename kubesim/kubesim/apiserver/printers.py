@@ -146,6 +146,44 @@ def _service(svc: dict[str, Any], now: datetime) -> Row:
     return cells, None
 
 
+_ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+def _node_address(node: dict[str, Any], kind: str) -> str:
+    addresses = (node.get("status") or {}).get("addresses") or []
+    return next((a.get("address") or "" for a in addresses if a.get("type") == kind), "<none>")
+
+
+def _node(node: dict[str, Any], now: datetime) -> Row:
+    """printNode: Ready/NotReady (Unknown without one), SchedulingDisabled, roles from labels."""
+    meta, spec, status = metadata(node), node.get("spec") or {}, node.get("status") or {}
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    states = [("Ready" if c.get("status") == "True" else "NotReady") for c in ready[-1:]]
+    states = states or ["Unknown"]
+    if spec.get("unschedulable"):
+        states.append("SchedulingDisabled")
+    roles: set[str] = set()
+    for key, value in (meta.get("labels") or {}).items():
+        if key.startswith(_ROLE_PREFIX) and key[len(_ROLE_PREFIX) :]:
+            roles.add(key[len(_ROLE_PREFIX) :])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    info = status.get("nodeInfo") or {}
+    cells = [
+        meta.get("name", ""),
+        ",".join(states),
+        ",".join(sorted(roles)) or "<none>",
+        since(meta.get("creationTimestamp"), now),
+        info.get("kubeletVersion") or "",
+        _node_address(node, "InternalIP"),
+        _node_address(node, "ExternalIP"),
+        info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
+    ]
+    return cells, None
+
+
 def _simple(*cells: Callable[[dict[str, Any]], Any]) -> Printer:
     """Name, the given cells, then Age."""
 
@@ -229,6 +267,18 @@ PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
                                       AGE_COLUMN, col("VolumeMode", priority=1)], _pvc),
     ("", "events"): (_EVENT_COLUMNS, lambda o, now: _event(o, now, new_api=False)),
     ("events.k8s.io", "events"): (_EVENT_COLUMNS, lambda o, now: _event(o, now, new_api=True)),
+    ("", "nodes"): ([NAME_COLUMN, col("Status", doc="The status of the node"),
+                     col("Roles", doc="The roles of the node"), AGE_COLUMN,
+                     col("Version", doc="Kubelet Version reported by the node."),
+                     col("Internal-IP", priority=1, doc="List of addresses reachable to the node."),
+                     col("External-IP", priority=1, doc="List of addresses reachable to the node."),
+                     col("OS-Image", priority=1, doc="OS Image reported by the node from "
+                         "/etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
+                     col("Kernel-Version", priority=1, doc="Kernel Version reported by the node "
+                         "from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+                     col("Container-Runtime", priority=1, doc="Container Runtime Version "
+                         "reported by the node through runtime remote API (e.g. "
+                         "containerd://1.4.2).")], _node),
     ("", "namespaces"): ([NAME_COLUMN, col("Status"), AGE_COLUMN],
                          _simple(lambda o: (o.get("status") or {}).get("phase") or "")),
     ("", "secrets"): ([NAME_COLUMN, col("Type"), col("Data"), AGE_COLUMN],

@@ -19,6 +19,7 @@ of 127.0.0.0/8 to loopback, other systems may need aliases for pod IPs.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from kubesim.node.pod_status import (
     terminated_state,
     uid,
 )
+from kubesim.node.registration import conditions, node_labels, node_object
+from kubesim.registry.errors import ApiError
 from kubesim.registry.pod_resources import qos_class
 from kubesim.registry.quantities import parse_quantity
 from kubesim.runtimes.base import (
@@ -82,6 +85,7 @@ class Kubelet:
         *,
         resync_interval: float = 10.0,
         shutdown_grace: float = 0.0,
+        heartbeat_interval: float = 60.0,
     ) -> None:
         if runtime is None:
             runtime = StubRuntime()
@@ -90,6 +94,7 @@ class Kubelet:
         self.node_name = node_name
         self.resync_interval = resync_interval  # retry of unschedulable and failed pods
         self.shutdown_grace = shutdown_grace  # for each pod's containers when the node stops
+        self.heartbeat_interval = heartbeat_interval  # renewal of the Node's conditions
         self.writer = Writer(api, node_name)
         self._runs: dict[Key, _Run] = {}
         self._workers: dict[Key, asyncio.Task[None]] = {}
@@ -110,11 +115,13 @@ class Kubelet:
         # Subscribe before listing, so nothing between the two is missed.
         for key in (PVCS, PODS):
             self._subs[key] = self.api.store.subscribe(key, None)
+        self._register_node()
         self._resync()
         self._tasks = [
             asyncio.create_task(self._pump(PVCS)),
             asyncio.create_task(self._pump(PODS)),
             asyncio.create_task(self._resync_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
         ]
 
     async def stop(self) -> None:
@@ -140,6 +147,61 @@ class Kubelet:
         self._dirty.clear()
         self._timers.clear()
         await self.runtime.close()
+
+    # -- the Node object ---------------------------------------------------------------------
+
+    def _register_node(self) -> None:
+        """Create this node's Node, or bring an existing one (from a data dir) up to date."""
+        rt = self.api.registry.get("", "v1", "nodes")
+        assert rt is not None
+        fresh = node_object(self.node_name, self.runtime, now_rfc3339())
+        for _ in range(10):
+            current = self.api.store.get(rt.storage_key, None, self.node_name)
+            try:
+                if current is None:
+                    self.api.create(rt, None, fresh)
+                    return
+                new = copy.deepcopy(current)
+                meta = new["metadata"]
+                meta["labels"] = {**(meta.get("labels") or {}), **node_labels(self.node_name)}
+                new["status"] = fresh["status"]
+                self.api.system_write(rt, new)
+                return
+            except ApiError as e:
+                if e.code not in (404, 409):
+                    raise
+
+    def heartbeat(self) -> None:
+        """The periodic node status report: renew the conditions' lastHeartbeatTime."""
+        rt = self.api.registry.get("", "v1", "nodes")
+        assert rt is not None
+        for _ in range(10):
+            current = self.api.store.get(rt.storage_key, None, self.node_name)
+            if current is None:
+                self._register_node()  # deleted: register again
+                return
+            new = copy.deepcopy(current)
+            status = new.setdefault("status", {})
+            since = {
+                c.get("type", ""): c.get("lastTransitionTime", "")
+                for c in status.get("conditions") or []
+                if isinstance(c, dict) and c.get("lastTransitionTime")
+            }
+            status["conditions"] = conditions(now_rfc3339(), since)
+            try:
+                self.api.system_write(rt, new)
+                return
+            except ApiError as e:
+                if e.code not in (404, 409):
+                    raise
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("kubelet: updating node %s failed", self.node_name)
 
     def _resync(self) -> None:
         for pvc in self.api.store.items(PVCS):

@@ -7,13 +7,14 @@ The strategies are assembled here, one module per kind; `kinds.py` applies them.
 
 from __future__ import annotations
 
-from kubesim.registry import datamaps, events, namespaces, pod, pvc, rbac, services
+from kubesim.registry import datamaps, events, namespaces, nodes, pod, pvc, rbac, services
 from kubesim.registry.strategy import Strategies
 
 STRATEGIES: Strategies = {
     **pod.STRATEGIES,
     **pvc.STRATEGIES,
     **namespaces.STRATEGIES,
+    **nodes.STRATEGIES,
     **services.STRATEGIES,
     **datamaps.STRATEGIES,
     **events.STRATEGIES,

@@ -48,10 +48,10 @@ def decode(rt: ResourceType, obj: Obj) -> None:
 
 def prepare_create(rt: ResourceType, obj: Obj) -> None:
     """Server-side defaults, status reset and admission of a new object (mutates `obj`)."""
-    if rt.has_status:
-        # With a status subresource, status is never taken from a create.
-        obj.pop("status", None)
     s = _strategy(rt)
+    if rt.has_status and not (s and s.status_on_create):
+        # With a status subresource, status is never taken from a create (but for Nodes).
+        obj.pop("status", None)
     if s is None:
         return
     if s.defaults:

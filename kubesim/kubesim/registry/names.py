@@ -205,6 +205,7 @@ NAME_RULES: dict[str, str] = {
     "services": "dns1035",  # ValidateServiceName = NameIsDNS1035Label
     "serviceaccounts": "subdomain",
     "namespaces": "label",
+    "nodes": "subdomain",
     # Plus a CRD-specific "must be spec.names.plural+"."+spec.group" check, not made here.
     "customresourcedefinitions": "subdomain",
     # rbac's minimalNameRequirements: ValidatePathSegmentName.

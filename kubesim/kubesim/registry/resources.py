@@ -147,6 +147,8 @@ REVIEW_TYPES = (
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
           fields=["status.phase"]),  # (metadata.namespace is accepted; a real server refuses it)
+    _core("Node", "nodes", namespaced=False, short=["no"], sub=["status"],
+          fields=["spec.unschedulable"]),
     _core("Pod", "pods", short=["po"], sub=["status", "log"], categories=["all"],
           fields=["spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                   "spec.serviceAccountName", "spec.hostNetwork", "status.phase",

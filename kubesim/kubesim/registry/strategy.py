@@ -33,6 +33,8 @@ class Strategy:
     update: Callable[[Obj, Obj], None] | None = None
     # Validation; `old` is the stored object on updates, None on creates.
     validate: Callable[[Obj, Obj | None], Errors] | None = None
+    # Whether a create keeps the status it was sent (Nodes: the kubelet registers with one).
+    status_on_create: bool = False
     # The status of a new object, for kinds with a status subresource.
     initial_status: Obj | None = None
     # Conversion between a served version and the storage form (events.k8s.io).
