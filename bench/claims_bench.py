@@ -34,7 +34,6 @@ import asyncio
 import json
 import platform
 import random
-import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +42,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from bench.measuring import percentile
 from kubesim import LocalCluster
 from kubesim.testing import client_configuration
 from lscsde_spawner import access
@@ -111,11 +111,11 @@ async def seed(api: ApiClient, objects: list[tuple[str, dict[str, Any]]]) -> Non
 
 
 def summary(seconds: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in seconds)
+    ms = [s * 1000 for s in seconds]
     return {
-        "median_ms": round(statistics.median(ms), 4),
-        "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 4),
-        "max_ms": round(ms[-1], 4),
+        "median_ms": round(percentile(ms, 0.5), 4),
+        "p95_ms": round(percentile(ms, 0.95), 4),
+        "max_ms": round(max(ms), 4),
     }
 
 
