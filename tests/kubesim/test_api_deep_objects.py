@@ -104,7 +104,7 @@ async def test_objects_nested_10000_levels_are_stored_and_served(
         assert (status, depth_of(patched)) == (200, 9_000)
 
         status, gone = await send(http, "DELETE", f"{base}/deep")
-        assert (status, gone["metadata"]["name"]) == (200, "deep")
+        assert (status, gone["status"], gone["details"]["name"]) == (200, "Success", "deep")
         assert (await http.get(local_cluster.url + "/healthz")).status == 200
 
 

@@ -280,3 +280,51 @@ async def test_empty_metadata_maps_and_lists_are_not_stored(kube_client: ApiClie
     cr["metadata"].update(empty)
     stored = await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", cr)
     assert not set(empty) & set(stored["metadata"])
+
+
+# -- what DELETE answers ----------------------------------------------------------------------
+
+
+async def test_delete_answers_a_success_status_unless_the_kind_returns_the_object(
+    kube_client: ApiClient,
+) -> None:
+    """The registry store's finalizeDelete: a Status of Success naming the resource, except
+    for stores with ReturnDeletedObject (pods, services, service accounts, namespaces) and for
+    deletions that only mark the object (finalizers, a grace period)."""
+    v1 = client.CoreV1Api(kube_client)
+    made = await v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "c"}}))
+    text = await (
+        await v1.delete_namespaced_config_map("c", "default", _preload_content=False)
+    ).text()
+    assert text == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",'
+        f'"details":{{"name":"c","kind":"configmaps","uid":"{made.metadata.uid}"}}}}'
+    )
+    co = await install_widgets(kube_client)
+    cr = await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+    gone = await co.delete_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+    assert gone["details"] == {
+        "name": "w", "group": GROUP, "kind": "widgets", "uid": cr["metadata"]["uid"]
+    }  # fmt: skip
+
+    await v1.create_namespaced_service_account("default", cast(Any, {"metadata": {"name": "a"}}))
+    account = await raw(
+        v1.delete_namespaced_service_account("a", "default", _preload_content=False)
+    )
+    assert (account["kind"], account["metadata"]["name"]) == ("ServiceAccount", "a")
+
+    held: Any = {"metadata": {"name": "held", "finalizers": ["example.test/hold"]}}
+    await v1.create_namespaced_config_map("default", held)
+    marked = await raw(v1.delete_namespaced_config_map("held", "default", _preload_content=False))
+    assert marked["kind"] == "ConfigMap" and marked["metadata"]["deletionTimestamp"]
+    # a dry run answers as the deletion would
+    dry = await raw(
+        v1.delete_namespaced_config_map("held", "default", dry_run="All", _preload_content=False)
+    )
+    assert dry["kind"] == "ConfigMap"
+    await v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "d"}}))
+    dry = await raw(
+        v1.delete_namespaced_config_map("d", "default", dry_run="All", _preload_content=False)
+    )
+    assert (dry["status"], dry["details"]["name"]) == ("Success", "d")
+    assert (await v1.read_namespaced_config_map("d", "default")).metadata.name == "d"

@@ -223,6 +223,31 @@ class Api:
         propagation: str | None = None,
         dry_run: bool = False,
     ) -> dict[str, Any]:
+        """What DELETE answers: the object when its deletion is deferred (finalizers, a grace
+        period) or its kind returns deleted objects; otherwise a Status of Success."""
+        gone = self._delete(
+            rt, namespace, name, grace_period=grace_period, preconditions=preconditions,
+            propagation=propagation, dry_run=dry_run,
+        )  # fmt: skip
+        if rt.returns_deleted:
+            return gone
+        if dry_run:
+            deferred = bool(gone["metadata"].get("finalizers"))
+        else:
+            deferred = self.store.get(rt.storage_key, namespace, name) is not None
+        return gone if deferred else deleted_status(rt, gone)
+
+    def _delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period: int | None = None,
+        preconditions: dict[str, Any] | None = None,
+        propagation: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         old = self._existing(rt, namespace, name)
         check_preconditions(rt, old, preconditions)
         if dry_run:
@@ -234,11 +259,12 @@ class Api:
     def delete_collection(
         self, rt: ResourceType, namespace: str | None, opts: ListOptions, **kwargs: Any
     ) -> dict[str, Any]:
+        """A list of the objects deleted, as they were last (never Status bodies)."""
         listed = self.list(rt, namespace, opts)
         deleted = []
         for item in listed["items"]:
             meta = item["metadata"]
-            deleted.append(self.delete(rt, meta.get("namespace"), meta["name"], **kwargs))
+            deleted.append(self._delete(rt, meta.get("namespace"), meta["name"], **kwargs))
         return {**listed, "items": deleted}
 
     # -- controllers' writes -----------------------------------------------------------------
@@ -289,3 +315,18 @@ __all__ = [
     "WriteOptions",
     "now_rfc3339",
 ]
+
+
+def deleted_status(rt: ResourceType, gone: dict[str, Any]) -> dict[str, Any]:
+    """The registry store's answer to an immediate delete (finalizeDelete): Success, with the
+    resource (not the kind) under details.kind."""
+    meta = gone.get("metadata") or {}
+    details: dict[str, Any] = {"name": meta.get("name", "")}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    details["uid"] = meta.get("uid", "")
+    return {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": details,
+    }  # fmt: skip

@@ -43,6 +43,9 @@ class ResourceType:
     unconditional_update: bool = True
     # The verbs served, when not all of them: ("create",) for the reviews, which store nothing.
     verbs: tuple[str, ...] = ()
+    # The store's ReturnDeletedObject: an immediate delete answers with the object rather than
+    # a Status of Success (pods, services, service accounts, namespaces).
+    returns_deleted: bool = False
 
     @property
     def api_version(self) -> str:
@@ -88,6 +91,7 @@ def _core(
     generation: bool = False,
     unconditional_update: bool = True,
     verbs: Iterable[str] = (),
+    returns_deleted: bool = False,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -104,6 +108,7 @@ def _core(
         generation=generation,
         unconditional_update=unconditional_update,
         verbs=tuple(verbs),
+        returns_deleted=returns_deleted,
     )
 
 
@@ -145,11 +150,13 @@ REVIEW_TYPES = (
 )  # fmt: skip
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
+    # (metadata.namespace is accepted as a namespace field selector; a real server refuses it)
     _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
-          fields=["status.phase"]),  # (metadata.namespace is accepted; a real server refuses it)
+          fields=["status.phase"], returns_deleted=True),
     _core("Node", "nodes", namespaced=False, short=["no"], sub=["status"],
           fields=["spec.unschedulable"]),
     _core("Pod", "pods", short=["po"], sub=["status", "log"], categories=["all"],
+          returns_deleted=True,
           fields=["spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                   "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
                   "status.podIP", "status.podIPs", "status.nominatedNodeName"]),
@@ -158,8 +165,10 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("Secret", "secrets", fields=["type"]),
     _core("ConfigMap", "configmaps", short=["cm"]),
     _core("Service", "services", short=["svc"], sub=["status"], categories=["all"],
+          returns_deleted=True,
           fields=["spec.clusterIP", "spec.type"]),
-    _core("ServiceAccount", "serviceaccounts", short=["sa"], sub=["token"]),
+    _core("ServiceAccount", "serviceaccounts", short=["sa"], sub=["token"],
+          returns_deleted=True),
     # events.k8s.io/v1 is another view of the core events (the server converts between them).
     _core("Event", "events", short=["ev"], group="events.k8s.io", storage=("", "events"),
           fields=["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
