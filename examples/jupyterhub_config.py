@@ -54,13 +54,23 @@ c.WorkspaceSpawner.workspace_mount_path_template = "/home/jovyan/{workspace}"
 # AnalyticsDataSource, else by the template; they must already exist.
 c.WorkspaceSpawner.datasource_claim_annotation = "xlscsde.nhs.uk/persistent-volume-claim"
 c.WorkspaceSpawner.datasource_claim_template = "datasource-{datasource}"
-c.WorkspaceSpawner.datasource_mount_template = "/data/{datasource}"
+# Inside JupyterLab's root (the home directory), so the file browser shows the data sources under
+# data/; never inside workspace storage (nothing is written to the workspace PVC).
+c.WorkspaceSpawner.datasource_mount_template = "/home/jovyan/data/{datasource}"
 # Data-source PVCs are always mounted read-only, and only when labelled
 # xlscsde.nhs.uk/datasource=<data source>.
 # PVCs (besides each workspace's own) that any workspace may mount, e.g. legacy shared storage:
 c.WorkspaceSpawner.trusted_claim_selector = ""
 # Keep volumes configured here (e.g. a z2jh per-user home directory) beside the workspace's.
 c.WorkspaceSpawner.keep_admin_volumes = True
+
+# -- Inside the server ------------------------------------------------------------------------
+# JupyterLab opens in the workspace's folder unless the workspace sets its own defaultUri
+# ("" falls back to c.KubeSpawner.default_url). Change it with workspace_mount_path_template.
+c.WorkspaceSpawner.workspace_default_url = "/lab/tree/{workspace}"
+# LSCSDE_WORKSPACE, LSCSDE_WORKSPACE_EXPIRES, LSCSDE_DATASOURCE_<NAME>_PATH, ... describe the
+# workspace to notebooks (README: "Inside the server"); "" sets none.
+c.WorkspaceSpawner.environment_prefix = "LSCSDE_"
 
 
 # -- Admin policy: what a workspace author may ask for ------------------------------------------
@@ -103,10 +113,20 @@ c.JupyterHub.named_server_limit_per_user = 5
 # c.AzureAdOAuthenticator.username_claim = "upn"
 # c.Authenticator.allow_all = True
 
+# -- Optional: the workspaces service at /services/workspaces/ ------------------------------------
+# Workspace admins (bindings annotated xlscsde.nhs.uk/access-level: admin) manage members,
+# sessions and the audit trail there. Give it its own Role (examples/kubernetes/
+# workspaces-service.yaml) and mount that account's token at token_dir. See README.md.
+# from lscsde_spawner.service import configure as enable_workspaces_service
+# enable_workspaces_service(c, token_dir="/var/run/secrets/workspaces")
+
 # -- Last: check the settings now, so a typo stops the hub at start ----------------------------
 # JupyterHub builds a spawner (and so checks its settings) only at a user's first start. This
 # checks every WorkspaceSpawner setting above, and the templates against the admin policy, and
 # raises an error naming the bad setting.
 from lscsde_spawner.spawner import WorkspaceSpawner  # noqa: E402
 
+# The hub's home page shows each running server's workspace and days left (JupyterHub's own page,
+# extended; see README, "Inside the server").
+WorkspaceSpawner.enable_home_page(c)
 WorkspaceSpawner.validate_config(c)

@@ -18,13 +18,19 @@ What each user sees on the spawn page (dates are relative to today, so they neve
 - dave: "Cardiac imaging" only, through a claim binding: he is in the JupyterHub group
   `cardiac-team` and has no username binding; the card says "via group cardiac-team".
 
+Inside a server: JupyterLab opens in the workspace's folder (`cardiac-imaging/`, the workspace
+PVC); the data sources are read-only folders under `data/`; the `LSCSDE_*` environment
+variables name the workspace, its last day and where its storage and data are mounted; the hub's
+home page shows each running server's workspace and days left.
+
 Where things live (all under `.demo/`, kept between runs, so everyone's files survive a restart;
 delete `.demo/` to start afresh):
 - `.demo/cluster/`: the cluster's journal and its kubeconfig (`export
   KUBECONFIG=.demo/cluster/kubeconfig`, then kubectl works);
 - `.demo/cluster/volumes/pvc-<uid>/`: each PersistentVolumeClaim's files, e.g. the workspace
   folders users see in JupyterLab (`kubectl get pvc` shows which volume is which claim); the
-  two data sources hold a few synthetic CSV files and are mounted read-only at `/data/<name>`;
+  two data sources hold a few synthetic CSV files and are mounted read-only at
+  `/home/jovyan/data/<name>` (the folder `data/<name>` in JupyterLab);
 - `.demo/cluster/pods/`: each running server's own root directory (its `/home/jovyan`), gone
   when the server stops, as a pod's container filesystem is;
 - `.demo/hub/`: JupyterHub's database, cookie secret and log (`jupyterhub.log`);

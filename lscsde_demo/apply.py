@@ -1,7 +1,8 @@
 """Put the CRDs and the sample data into a cluster through its REST API, create-or-update.
 
 Applying again refreshes every date and never deletes anything: objects are merge-patched, so
-status (e.g. a workspace's recorded claim) and anything added by hand survive.
+status (e.g. a workspace's recorded claim) and anything added by hand survive, except the spec
+fields the sample has retired (``sample.RETIRED_SPEC``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from lscsde_spawner.kube.pvc import ensure_pvc
 from lscsde_spawner.models import ALL_KINDS, GROUP, VERSION
 from lscsde_spawner.storage import DATASOURCE_LABEL
 
-from .sample import DATASOURCE_CLAIM_SIZE, NAMESPACE, sample
+from .sample import DATASOURCE_CLAIM_SIZE, NAMESPACE, RETIRED_SPEC, sample
 
 MERGE_PATCH = "application/merge-patch+json"
 PLURALS = {model.KIND: model.PLURAL for model in ALL_KINDS}
@@ -69,7 +70,8 @@ async def apply_object(api: ApiClient, obj: dict[str, Any]) -> str:
     except ApiException as exc:
         if exc.status != 409:
             raise
-    patch = {"metadata": {"labels": meta.get("labels") or {}}, "spec": obj["spec"]}
+    spec = _merged(RETIRED_SPEC.get(obj["kind"], {}), obj["spec"])
+    patch = {"metadata": {"labels": meta.get("labels") or {}}, "spec": spec}
     patch_object = cast(Callable[..., Any], custom.patch_namespaced_custom_object)
     await patch_object(
         GROUP,
@@ -81,6 +83,17 @@ async def apply_object(api: ApiClient, obj: dict[str, Any]) -> str:
         _content_type=MERGE_PATCH,  # a dict body would otherwise go as a JSON patch
     )
     return "updated"
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged into it, ``over`` winning (dicts merged key by key)."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 async def apply_sample(api: ApiClient, today: date) -> dict[str, int]:

@@ -8,12 +8,15 @@ addresses.
 
 from __future__ import annotations
 
+import os
+
 from traitlets.config import Config
 
+from lscsde_spawner.service import configure as enable_workspaces_service
 from lscsde_spawner.spawner import WorkspaceSpawner
 
 from .auth import DemoAuthenticator
-from .sample import GROUPS, NAMESPACE
+from .sample import GROUPS, NAMESPACE, WORKSPACES_PORT_ENV
 
 
 def configure(c: Config) -> None:
@@ -41,7 +44,8 @@ def configure(c: Config) -> None:
     c.KubeSpawner.gid = 100
     c.KubeSpawner.fs_gid = 100
     c.KubeSpawner.working_dir = "/home/jovyan"
-    c.KubeSpawner.default_url = "/lab"  # a workspace's defaultUri wins
+    # A server opens in its workspace's folder (WorkspaceSpawner.workspace_default_url's
+    # default) unless the workspace sets its own defaultUri.
     # A first JupyterLab start on a small machine can take a while.
     c.KubeSpawner.start_timeout = 60
     c.KubeSpawner.http_timeout = 60
@@ -49,6 +53,12 @@ def configure(c: Config) -> None:
     c.KubeSpawner.k8s_api_request_timeout = 10
     c.KubeSpawner.k8s_api_request_retry_timeout = 30
 
+    # The hub's home page shows each running server's workspace and days left.
+    WorkspaceSpawner.enable_home_page(c)
+    # The workspaces service at /services/workspaces/, where alice manages Diabetes outcomes.
+    # The runner picks its port; it uses the hub's kubeconfig (the demo cluster's admin).
+    port = os.environ.get(WORKSPACES_PORT_ENV, "10101")
+    enable_workspaces_service(c, url=f"http://127.0.0.1:{port}")
     # Last: a bad WorkspaceSpawner setting stops the hub now, not at the first start.
     WorkspaceSpawner.validate_config(c)
 

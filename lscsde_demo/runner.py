@@ -29,7 +29,7 @@ from kubesim.runtimes.process import ProcessRuntime
 from lscsde_spawner.access import today_in
 
 from .apply import apply_sample
-from .sample import PASSWORD, USERS, sample
+from .sample import PASSWORD, USERS, WORKSPACES_PORT_ENV, sample
 from .seed import seed_datasources
 
 HOST = "127.0.0.1"
@@ -200,7 +200,8 @@ class Demo:
                 await seed_datasources(api, runtime.claims_dir, claims)
 
     async def _run_hub(self, cluster: LocalCluster, started: float) -> int:
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONUNBUFFERED": "1",
+               WORKSPACES_PORT_ENV: str(free_port())}  # fmt: skip
         env.pop("KUBERNETES_SERVICE_HOST", None)  # never the in-cluster config
         hub_port = free_port()
         command = hub_command(self.options.port, hub_port, free_port(), cluster.url)

@@ -11,6 +11,9 @@ decides), so the sample never goes stale: applying it again tomorrow moves every
     dave   cardiac-imaging (expiring soon,
            via group cardiac-team)
 
+alice is the admin of diabetes-outcomes (her binding's access level, ``ADMINS``): at
+/services/workspaces/ she manages who else may use it (bob), their sessions and its events.
+
 dave has no username binding. He is in the JupyterHub group ``cardiac-team`` (``GROUPS``; the
 hub config creates it), and the binding ``cardiac-team-cardiac-imaging`` names no user: its one
 claim, ``groups EQUALS cardiac-team``, grants the workspace to every member of that group.
@@ -39,9 +42,21 @@ OFFERED: dict[str, frozenset[str]] = {
 GROUPS: dict[str, tuple[str, ...]] = {"cardiac-team": ("dave",)}
 # The claim that holds a user's JupyterHub group names (WorkspaceSpawner.groups_claim's default).
 GROUPS_CLAIM = "groups"
+#: The workspaces service's port, chosen by the demo runner (so two demos run side by side).
+WORKSPACES_PORT_ENV = "LSCSDE_DEMO_WORKSPACES_PORT"
+# Who administers which workspace (access level admin): they manage its members, sessions and
+# events at /services/workspaces/. Everyone else's bindings have the default level, member.
+ADMINS: frozenset[tuple[str, str]] = frozenset({("diabetes-outcomes", "alice")})
+ACCESS_LEVEL_ANNOTATION = "xlscsde.nhs.uk/access-level"
 # Existing tools label bindings with the user; the spawner never decides access on it.
 USERNAME_LABEL = "xlscsde.nhs.uk/username"
 DATASOURCE_CLAIM_SIZE = "1Gi"
+# Spec fields earlier versions of the sample set and this one does not: applying the sample to
+# an older demo's cluster removes them (a merge patch keeps what it does not mention). The
+# workspaces' defaultUri "/lab" went so that a server opens in its workspace's folder.
+RETIRED_SPEC: dict[str, dict[str, Any]] = {
+    "AnalyticsWorkspace": {"jupyterWorkspace": {"defaultUri": None}},
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,8 @@ def workspaces(today: date) -> list[dict[str, Any]]:
             "displayName": title,
             "description": about,
             "validity": {"availableFrom": day(start), "expires": day(end)},
-            "jupyterWorkspace": {"defaultUri": "/lab", **jupyter},
+            # No defaultUri: a server opens in its workspace's folder (workspace_default_url).
+            "jupyterWorkspace": jupyter,
         }
         return _obj("AnalyticsWorkspace", name, spec)
 
@@ -143,7 +159,10 @@ def workspace_bindings(today: date) -> list[dict[str, Any]]:
             "comments": comments,
         }
         name = f"{user}-{workspace}"
-        return _obj("AnalyticsWorkspaceBinding", name, spec, **{USERNAME_LABEL: user})
+        body = _obj("AnalyticsWorkspaceBinding", name, spec, **{USERNAME_LABEL: user})
+        if (workspace, user) in ADMINS:  # manages the workspace through the workspaces service
+            body["metadata"]["annotations"] = {ACCESS_LEVEL_ANNOTATION: "admin"}
+        return body
 
     def bind_group(group: str, workspace: str, expires_in: int, comments: str) -> dict[str, Any]:
         # No username: the claim decides who is granted (every member of the group).
@@ -222,6 +241,8 @@ def sample(today: date) -> SampleData:
 
 
 __all__ = [
+    "ACCESS_LEVEL_ANNOTATION",
+    "ADMINS",
     "GROUPS",
     "GROUPS_CLAIM",
     "NAMESPACE",
@@ -229,6 +250,7 @@ __all__ = [
     "PASSWORD",
     "SHARED_WORKSPACE",
     "USERS",
+    "WORKSPACES_PORT_ENV",
     "SampleData",
     "sample",
 ]

@@ -17,7 +17,9 @@ from .sample import NAMESPACE
 README = """# {title}
 
 Synthetic sample data for the lscsde-spawner demo: no real patient is described here.
-The spawner mounts this data source read-only at /data/{name} in the workspaces it is bound to.
+The spawner mounts this data source read-only at /home/jovyan/data/{name} (the folder
+data/{name} in JupyterLab) in the workspaces it is bound to: open its files in place, and save
+your results in the workspace's own folder.
 """
 
 EPISODES = "episode_id,patient,admitted,discharged,primary_diagnosis\n" + "".join(

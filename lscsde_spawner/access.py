@@ -36,9 +36,18 @@ What is reported
     ``spec.username`` could be read (``ParseError.username``); one that cannot be attributed to
     anyone is not reported here (the cache logs it). A bad object only ever affects itself.
 
+Access levels
+    Each binding has a level (``levels``: ``viewer``, ``member`` by default, ``admin``), read
+    from its ``xlscsde.nhs.uk/access-level`` annotation. A permitted workspace carries the
+    highest level among the bindings that grant it today. A binding with an unknown level
+    grants nothing; it is reported as ``malformed`` exactly as a broken claim operator is.
+
 Running servers
     ``grant_ended`` applies the same rule to a server that is already running: it may go on
-    while its workspace is granted today and every data source it mounts is still attached.
+    while its workspace is granted today and every data source it mounts is still attached,
+    and, when it mounts the workspace's storage writable, while its level still allows that
+    (a member made a viewer is stopped; a viewer made a member keeps running read-only until
+    they restart).
 
 Cost
     ``decide`` is O((bindings passed) x (their claims) + malformed passed + this user's
@@ -56,7 +65,9 @@ from typing import Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import claims as claim_rules
+from . import levels
 from .claims import UserClaims
+from .levels import AccessLevel
 from .models import (
     AnalyticsDataSource,
     AnalyticsDataSourceBinding,
@@ -86,6 +97,8 @@ class PermittedWorkspace:
     # How a claim-only binding grants it ("group cardiac-team"); None when a binding that
     # names the user by username grants it (then it is theirs, whatever their groups).
     via: str | None = None
+    # The highest level of the granting bindings (see ``levels``).
+    access_level: AccessLevel = "member"
 
     @property
     def name(self) -> str:
@@ -222,7 +235,24 @@ def applies(
     allow_negative_only: bool = False,
 ) -> bool | Literal["malformed"]:
     """Whether ``binding`` is one of hub user ``user``'s grants (before dates and workspace
-    checks); "malformed" when its claims are broken and it names this user (see module)."""
+    checks); "malformed" when its claims or its access level are broken and it names this user
+    (see module)."""
+    verdict = _applies(
+        binding, user, claims, normalize=normalize, allow_negative_only=allow_negative_only
+    )
+    if verdict is True and levels.problem(binding.metadata.annotations) is not None:
+        return "malformed"  # an unknown level grants nothing: fail closed, and say so
+    return verdict
+
+
+def _applies(
+    binding: AnalyticsWorkspaceBinding,
+    user: str,
+    claims: UserClaims,
+    *,
+    normalize: Normalize,
+    allow_negative_only: bool,
+) -> bool | Literal["malformed"]:
     spec = binding.spec
     has_username = bool(spec.username)
     if has_username and owner(spec.username, normalize) != user:
@@ -240,13 +270,19 @@ def applies(
     )
 
 
+def binding_problem(binding: AnalyticsWorkspaceBinding) -> str | None:
+    """Why a parsed binding grants nothing whatever the dates: a broken claim operator or an
+    unknown access level; None when neither."""
+    return claim_rules.problem(binding.spec.claims) or levels.problem(binding.metadata.annotations)
+
+
 def claims_error(binding: AnalyticsWorkspaceBinding) -> ParseError:
-    """A binding with a broken claim, as the ParseError that reports it."""
+    """A binding with a broken claim or access level, as the ParseError that reports it."""
     return ParseError(
         binding.KIND,
         binding.metadata.namespace,
         binding.name,
-        claim_rules.problem(binding.spec.claims) or "",
+        binding_problem(binding) or "",
         username=binding.spec.username,
         workspace=binding.spec.workspace,
     )
@@ -325,6 +361,7 @@ def decide(
                 days_left=(expires - today).days,
                 bindings=tuple(b.name for b in granting),
                 via=_via(granting, have, groups_claim),
+                access_level=levels.highest(_level(b) for b in granting),
             )
         )
 
@@ -343,6 +380,11 @@ def decide(
         permitted=tuple(permitted),
         excluded=tuple(row[3] for row in excluded),
     )
+
+
+def _level(binding: AnalyticsWorkspaceBinding) -> AccessLevel:
+    # A granting binding's level is known: one with an unknown level never grants.
+    return levels.level_of(binding.metadata.annotations) or levels.DEFAULT
 
 
 def attached_datasources(
@@ -414,21 +456,29 @@ def grant_ended(
     malformed: Iterable[ParseError] = (),
     claims: UserClaims | None = None,
     allow_negative_only: bool = False,
+    writable: bool | None = None,
 ) -> str | None:
     """Why a running server of ``username`` in ``workspace``, mounting the data sources
-    ``mounted`` (None: not known), may no longer run on ``today``; None while its grant holds.
-    The same rule as a start: the grant (with the user's claims now), and every mounted data
-    source still attached."""
+    ``mounted`` (None: not known) and the workspace's storage ``writable`` (None: not known),
+    may no longer run on ``today``; None while its grant holds. The same rule as a start: the
+    grant (with the user's claims now), every mounted data source still attached, and a
+    writable mount only while the level allows one."""
     bad = list(malformed)
     decision = decide(
         workspaces, bindings, username, today, normalize=normalize, malformed=bad,
         claims=claims, allow_negative_only=allow_negative_only,
     )  # fmt: skip
-    if decision.get(workspace) is None:
+    grant = decision.get(workspace)
+    if grant is None:
         why = decision.reason_for(workspace)
         if why is not None:
             return why.detail
         return f"workspace {workspace!r} is no longer granted to them"
+    if writable and not levels.writable(grant.access_level):
+        return (
+            f"their access to workspace {workspace!r} is now {grant.access_level}: its storage "
+            "must be mounted read-only"
+        )
     if mounted is None:
         return None  # a pod from before mounts were recorded: the workspace's grant decides
     attached, _ = attached_datasources(

@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .service import commands as workspaces
+
 
 def _crds(args: argparse.Namespace) -> int:
     from .crds import crds_yaml
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     crds.set_defaults(func=_crds)
+    workspaces.add_parser(sub)
     return parser
 
 

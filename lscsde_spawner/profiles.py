@@ -15,7 +15,9 @@ Mapping (a key is present only when the workspace sets it, so the admin's config
     nodeSelector                -> ``node_selector`` (a dict: KubeSpawner merges it into the
                                    admin's, the workspace winning per key)
     extraLabels + WORKSPACE_LABEL -> ``extra_labels`` (always present: the workspace label)
-    defaultUri                  -> ``default_url`` (braces doubled, so it is taken literally)
+    defaultUri                  -> ``default_url`` (braces doubled, so it is taken literally);
+                                   without one, the admin's ``workspace_default_url`` for the
+                                   workspace (``folder_url``: its folder, by default)
 
 Quantities follow the Kubernetes grammar (``500m``, ``2``, ``1.5Gi``, ``1G`` = 10**9, ``1e9``).
 Memory becomes whole bytes (rounded up, as Kubernetes does) because JupyterHub's
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -252,22 +255,54 @@ def check_tolerations(ws: AnalyticsWorkspace, tolerations: Iterable[Any]) -> lis
     return result
 
 
-def _default_url(ws: AnalyticsWorkspace, uri: str) -> str:
+def _is_server_path(uri: str) -> bool:
     # A path on the user's own server. "//" and "\" would let a browser leave the hub's origin.
-    if (
-        not uri.startswith("/")
-        or uri.startswith("//")
-        or "\\" in uri
-        or any(c.isspace() or not c.isprintable() for c in uri)
-    ):
-        raise ProfileError(ws.name, "defaultUri", f"{uri!r} is not a path such as /lab")
+    return (
+        uri.startswith("/")
+        and not uri.startswith("//")
+        and "\\" not in uri
+        and not any(c.isspace() or not c.isprintable() for c in uri)
+    )
+
+
+def _literal(uri: str) -> str:
     # JupyterHub str.format()s default_url; workspace text must not be a template.
     return uri.replace("{", "{{").replace("}", "}}")
 
 
-def overrides_for(workspace: AnalyticsWorkspace) -> dict[str, Any]:
-    """The ``kubespawner_override`` dict for ``workspace``: only what it sets, new objects only.
-    Raises ProfileError naming the workspace and field for a value that cannot be applied."""
+def _default_url(ws: AnalyticsWorkspace, uri: str) -> str:
+    if not _is_server_path(uri):
+        raise ProfileError(ws.name, "defaultUri", f"{uri!r} is not a path such as /lab")
+    return _literal(uri)
+
+
+def folder_url(template: str, workspace: str, setting: str = "workspace_default_url") -> str:
+    """The default URL ``template`` (``{workspace}`` its only placeholder, e.g.
+    ``/lab/tree/{workspace}``) gives for ``workspace``, as KubeSpawner's ``default_url`` takes it
+    (braces doubled); "" for an empty template. ValueError naming ``setting`` unless the result
+    is a path on the user's server."""
+    if not template:
+        return ""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{setting} {template!r} is not a valid template: {exc}") from None
+    for _, name, spec, conversion in fields:
+        if name is not None and (name != "workspace" or spec or conversion):
+            raise ValueError(f"{setting} {template!r} may only use the placeholder {{workspace}}")
+    url = template.format(workspace=workspace)
+    if not _is_server_path(url):
+        raise ValueError(
+            f"{setting} {template!r} gives {url!r}, which is not a path on the user's server "
+            "such as /lab/tree/{workspace}"
+        )
+    return _literal(url)
+
+
+def overrides_for(workspace: AnalyticsWorkspace, *, default_url: str = "") -> dict[str, Any]:
+    """The ``kubespawner_override`` dict for ``workspace``: only what it sets, new objects only;
+    ``default_url`` (from ``folder_url``) when it sets no ``defaultUri``. Raises ProfileError
+    naming the workspace and field for a value that cannot be applied."""
     jw = workspace.spec.jupyter_workspace
     if jw is None:
         raise ProfileError(workspace.name, "spec.jupyterWorkspace", "not a Jupyter workspace")
@@ -280,6 +315,8 @@ def overrides_for(workspace: AnalyticsWorkspace) -> dict[str, Any]:
     overrides["extra_labels"] = _labels(workspace, jw.extra_labels)
     if jw.default_uri:
         overrides["default_url"] = _default_url(workspace, jw.default_uri)
+    elif default_url:
+        overrides["default_url"] = default_url
     return overrides
 
 
@@ -320,10 +357,12 @@ def profile_for(
     *,
     card: WorkspaceCard | None = None,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
+    default_url: str = "",
 ) -> dict[str, Any]:
     """One ``profile_list`` entry for ``grant`` (slug = workspace name). The extra ``lscsde`` key
-    holds the WorkspaceCard for the form; ``card`` defaults to one without storage."""
-    overrides = overrides_for(grant.workspace)
+    holds the WorkspaceCard for the form; ``card`` defaults to one without storage;
+    ``default_url`` applies when the workspace sets no ``defaultUri`` (see ``overrides_for``)."""
+    overrides = overrides_for(grant.workspace, default_url=default_url)
     if card is None:
         card = card_for(grant, expiring_days=expiring_days)
     return {

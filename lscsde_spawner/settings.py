@@ -30,9 +30,10 @@ from traitlets import Callable as CallableTrait
 from traitlets.config import Config
 
 from . import access, storage
+from .environment import check_prefix
 from .policy import AdminPolicy
 from .policy_settings import AdminPolicySettings
-from .profiles import is_qualified_name
+from .profiles import folder_url, is_qualified_name
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -89,10 +90,30 @@ class WorkspaceSettings(AdminPolicySettings):
         "placeholder) is the workspace name.",
     )
     datasource_mount_template = Unicode(
-        "/data/{datasource}",
+        "/home/jovyan/data/{datasource}",
         config=True,
-        help="Where each attached data source is mounted: an absolute path using {datasource} "
-        "(the data source's name) and optionally {workspace}.",
+        help="Where each attached data source is mounted (always read-only): an absolute path "
+        "using {datasource} (the data source's name) and optionally {workspace}. Default: the "
+        "folder data/<data source> in JupyterLab's file browser (the home directory), outside "
+        "the workspace's storage; a data source is never mounted inside writable storage.",
+    )
+    workspace_default_url = Unicode(
+        "/lab/tree/{workspace}",
+        config=True,
+        help="Where a server opens when its workspace sets no defaultUri: a path on the "
+        "user's server; {workspace} (the only placeholder) is the workspace name. Default: "
+        "JupyterLab in the workspace's folder (as workspace_mount_path_template mounts it, "
+        "relative to the home directory; change both together). Empty: KubeSpawner's "
+        "default_url.",
+    )
+    environment_prefix = Unicode(
+        "LSCSDE_",
+        config=True,
+        help="Prefix of the environment variables that describe the workspace to the server "
+        "and its notebooks (<prefix>WORKSPACE, <prefix>WORKSPACE_DISPLAY_NAME, "
+        "<prefix>WORKSPACE_EXPIRES, <prefix>WORKSPACE_PATH, <prefix>DATASOURCES, "
+        "<prefix>DATASOURCE_PATHS and <prefix>DATASOURCE_<NAME>_PATH; see README): upper-case "
+        "letters, digits and '_', ending in '_', outside JUPYTER*/JPY_. Empty: none are set.",
     )
     trusted_claim_selector = Unicode(
         "",
@@ -255,6 +276,22 @@ class WorkspaceSettings(AdminPolicySettings):
             required="datasource",
         )
         return template
+
+    @validate("workspace_default_url")
+    def _valid_default_url(self, proposal: Any) -> str:
+        template = str(proposal["value"])
+        _checked(
+            lambda value, setting: folder_url(value, storage.SAMPLE_WORKSPACE, setting),
+            template,
+            "workspace_default_url",
+        )
+        return template
+
+    @validate("environment_prefix")
+    def _valid_environment_prefix(self, proposal: Any) -> str:
+        prefix = str(proposal["value"])
+        _checked(check_prefix, prefix, "environment_prefix")
+        return prefix
 
     @validate("datasource_claim_template")
     def _valid_datasource_claim_template(self, proposal: Any) -> str:

@@ -15,6 +15,9 @@ Thin glue over the pure layers (``access``, ``profiles``, ``storage``, ``policy`
   grant it: a revocation seen by then refuses the start, leaving at most the workspace's PVC.
 - After start/stop: the workspace status is patched (when it changes) and events are recorded.
 - While the server runs its grant is live (``live_grant``): when it ends, the server is stopped.
+- The server's environment describes its workspace (``environment``), and the spawn page (and,
+  with ``enable_home_page(c)``, the home page) shows each running server's workspace and days
+  left (``hub_pages``).
 """
 
 from __future__ import annotations
@@ -37,16 +40,21 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from sqlalchemy.orm import object_session
 from traitlets import default
+from traitlets.config import Config
 
-from . import access, clock, policy, profiles, storage
+from . import access, clock, levels, metrics, policy, profiles, storage
 from .claims import UserClaims
+from .environment import for_pod, workspace_environment
 from .hub_claims import user_claims
+from .hub_pages import ServerWorkspace, enable_home_page, render_running, running_servers
 from .kube import customresources as cr
 from .kube.cache import UserSnapshot, WorkspaceCache
 from .kube.events import (
     ACCESS_REVOKED,
+    SERVER_ANNOTATION,
     SERVER_STARTED,
     SERVER_STOPPED,
+    SUBJECT_ANNOTATION,
     EventRecorder,
     object_reference,
     reference_by_name,
@@ -62,10 +70,13 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _WARNED: set[tuple[str, str | None, str]] = set()
 _TASKS: set[asyncio.Future[None]] = set()  # started from sync hooks; kept until done
 REVOKED_STATE = "lscsde_revoked"
+SERVING_STATE = "lscsde_workspace"  # the running server's workspace and grant, for the pages
 
 
 def refuse(status: int, message: str, reason: str = "workspace") -> SpawnException:
-    """A refusal the Hub reports to the caller with ``status`` (logged without a traceback)."""
+    """A refusal the Hub reports to the caller with ``status`` (logged without a traceback),
+    counted by ``reason`` in ``lscsde_spawner_starts_refused_total``."""
+    metrics.refused(reason)
     return SpawnException(message, reason=reason, status_code=status)
 
 
@@ -122,6 +133,10 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         self._started = False  # a server of ours is up (set after start, cleared at stop)
         self._revoked: dict[str, str] | None = None  # the last revocation, for the spawn page
         self._revoking = False  # this run's AccessRevoked event is recorded
+        self._workspace_env: dict[str, str] = {}  # for get_env, from the start's choice
+        self._granted: access.PermittedWorkspace | None = None  # as proved before the pod
+        # (workspace, display name, last day) of the running server, kept fresh by poll()
+        self._serving: tuple[str, str, date] | None = None
 
     # -- settings and clients ------------------------------------------------------------
 
@@ -212,6 +227,12 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         _WARNED.add(key)
         self.log.warning("workspace %s: %s", ws.name, text)
 
+    @staticmethod
+    def enable_home_page(config: Config) -> None:
+        """Show each running server's workspace and days left on the hub's home page (one line
+        in ``jupyterhub_config.py``: ``WorkspaceSpawner.enable_home_page(c)``)."""
+        enable_home_page(config)
+
     async def _profile(
         self, grant: access.PermittedWorkspace, ds: list[Any]
     ) -> tuple[dict[str, Any], storage.StoragePlan]:
@@ -221,7 +242,9 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         assert settings.mount_policy is not None  # storage_settings always sets it
         # The workspace as its author wrote it, not the profile after the admin's hook.
         policy.check_workspace(grant.workspace, settings.mount_policy)
-        plan = storage.plan_storage(grant.workspace, ds, settings)
+        # A viewer's workspace storage is mounted read-only, as data sources always are.
+        read_only = not levels.writable(grant.access_level)
+        plan = storage.plan_storage(grant.workspace, ds, settings, read_only=read_only)
         card = profiles.card_for(
             grant,
             storage=[(m.mount_path, m.claim) for m in plan.mounts if m.purpose != "datasource"],
@@ -230,7 +253,12 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
             ],
             expiring_days=self.expiring_days,
         )
-        profile = profiles.profile_for(grant, card=card, expiring_days=self.expiring_days)
+        profile = profiles.profile_for(
+            grant,
+            card=card,
+            expiring_days=self.expiring_days,
+            default_url=profiles.folder_url(self.workspace_default_url, grant.name),
+        )
         if self.profile_hook is not None:
             adjusted = await maybe_future(self.profile_hook(self, grant.workspace, profile))
             if adjusted is not None:
@@ -238,7 +266,17 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         return profile, plan
 
     async def _render_form(self, spawner: Any = None) -> str:
-        return self._notices_html() + await self._form_body()
+        return self._notices_html() + self._running_html() + await self._form_body()
+
+    def _running_html(self) -> str:
+        """The user's running servers, their workspaces and days left."""
+        try:
+            return render_running(
+                running_servers(self.user), self.additional_profile_form_template_paths
+            )
+        except Exception:  # never worth losing the form over
+            self.log.exception("could not show %s's running servers", self.user.name)
+            return ""
 
     def _notices_html(self) -> str:
         """Which of the user's servers were stopped because their grant ended, when and why."""
@@ -291,9 +329,11 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         if name is None or name == "":
             return None
         if not isinstance(name, str):
-            raise refuse(400, f"'profile' must be a workspace name, not {type(name).__name__}")
+            raise refuse(
+                400, f"'profile' must be a workspace name, not {type(name).__name__}", "bad-input"
+            )
         if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
-            raise refuse(400, f"{name[:80]!r} is not a valid workspace name")
+            raise refuse(400, f"{name[:80]!r} is not a valid workspace name", "bad-input")
         return name
 
     async def _choose(self) -> _Chosen:
@@ -304,17 +344,19 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         user = self.user.name
         cache = await self._cache()
         if not cache.synced and not await cache.wait_synced(self.cache_sync_timeout):
-            raise refuse(503, "Workspace information is still loading; try again in a moment")
+            raise refuse(
+                503, "Workspace information is still loading; try again in a moment", "not-synced"
+            )
         today = self._today()
         claims = await self.user_claims()
         if requested is None:
             snap = await cache.snapshot_for(user, claims)
             mine = self._decide(snap, today, claims)
             if not mine.permitted:
-                raise refuse(403, f"{user} has no workspace available today")
+                raise refuse(403, f"{user} has no workspace available today", "not-granted")
             if len(mine.permitted) > 1:
                 names = ", ".join(p.name for p in mine.permitted)
-                raise refuse(400, f"Name a workspace to start: {user} may use {names}")
+                raise refuse(400, f"Name a workspace to start: {user} may use {names}", "bad-input")
             requested = mine.permitted[0].name
         view = cache.workspace_view(user, requested, claims)
         decision = self._decide(view, today, claims)
@@ -323,11 +365,13 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
             why = decision.reason_for(requested)
             if why is not None:
                 status = 404 if why.reason == "workspace-missing" else 403
-                raise refuse(status, f"Workspace {requested!r} cannot be started: {why.detail}")
+                raise refuse(
+                    status, f"Workspace {requested!r} cannot be started: {why.detail}", why.reason
+                )
             known = view.workspaces or any(e.name == requested for e in view.malformed)
             if not known:
-                raise refuse(404, f"Workspace {requested!r} does not exist")
-            raise refuse(403, f"Workspace {requested!r} is not granted to {user}")
+                raise refuse(404, f"Workspace {requested!r} does not exist", "workspace-missing")
+            raise refuse(403, f"Workspace {requested!r} is not granted to {user}", "not-granted")
         attached, _ = access.attached_datasources(
             requested, view.datasource_bindings, view.datasources, today,
             malformed=view.malformed,
@@ -352,6 +396,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
 
     async def load_user_options(self) -> None:
         self._revoking = False  # a new run: its grant is judged afresh
+        self._workspace_env, self._granted = {}, None
         self._check_user_options()
         accepted = copy.deepcopy(self.user_options)
         chosen = await self._choose()
@@ -360,7 +405,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
             profile, plan = await self._profile(chosen.grant, chosen.datasources)
         except (profiles.ProfileError, storage.StoragePlanError) as exc:
             self.log.warning("workspace %s refused to %s: %s", ws.name, self.user.name, exc)
-            raise refuse(403, f"Workspace {ws.name!r} cannot be started: {exc}") from exc
+            raise refuse(403, f"Workspace {ws.name!r} cannot be started: {exc}", "policy") from exc
         # Every claim is checked before anything is created.
         self._to_create = await self._check_storage(ws, plan)
         for key, value in self._configured.items():
@@ -368,7 +413,36 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         self.log.info("Starting workspace %s for %s", ws.name, self.user.name)
         self._apply_overrides(profile.get("kubespawner_override", {}))
         self._chosen, self._plan = chosen, plan
+        self._workspace_env = for_pod(self._environment(chosen.grant, plan))
+        if isinstance(accepted, dict) and not accepted.get("profile"):
+            # Started without naming one (the user's only workspace): record which, so the
+            # server's model (user_options.profile) says where it runs, as for a named start.
+            accepted = {**accepted, "profile": ws.name}
+            self.user_options = copy.deepcopy(accepted)
+            if self.orm_spawner is not None:
+                self.orm_spawner.user_options = copy.deepcopy(accepted)
         self._accepted_options = accepted
+
+    def _environment(
+        self, grant: access.PermittedWorkspace, plan: storage.StoragePlan
+    ) -> dict[str, str]:
+        """The variables that describe the workspace to the server (see ``environment``)."""
+        return workspace_environment(
+            workspace=grant.name,
+            display_name=grant.workspace.spec.display_name,
+            expires=grant.expires,
+            workspace_path=next(m.mount_path for m in plan.mounts if m.purpose == "workspace"),
+            datasources=[
+                (m.source, m.mount_path) for m in plan.mounts if m.purpose == "datasource"
+            ],
+            prefix=self.environment_prefix,
+        )
+
+    def get_env(self) -> dict[str, str]:
+        env: dict[str, str] = super().get_env()
+        # Our names all start with environment_prefix, never JUPYTERHUB_*/JPY_* (its check).
+        env.update(self._workspace_env)
+        return env
 
     # -- storage -------------------------------------------------------------------------
 
@@ -458,9 +532,11 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
                 _get_all(cr.datasources(client, ns), [d.name for d in chosen.datasources]),
             )
         except cr.MalformedObject as exc:
-            raise refuse(403, f"Workspace {name!r} cannot be started: {exc}") from exc
+            raise refuse(403, f"Workspace {name!r} cannot be started: {exc}", "malformed") from exc
         except (ApiException, OSError, TimeoutError) as exc:
-            raise refuse(503, f"Could not confirm access to workspace {name!r}: {exc}") from exc
+            raise refuse(
+                503, f"Could not confirm access to workspace {name!r}: {exc}", "api-unavailable"
+            ) from exc
         today = self._today()
         decision = access.decide(
             {name: ws} if ws is not None else {},
@@ -474,11 +550,15 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         if decision.get(name) is None:
             why = decision.reason_for(name)
             detail = why.detail if why else f"{self.user.name} no longer holds a grant to it"
-            raise refuse(403, f"Access to workspace {name!r} ended during the start: {detail}")
+            raise refuse(
+                403, f"Access to workspace {name!r} ended during the start: {detail}", "revoked"
+            )
         if ws is not None and ws.spec != chosen.grant.workspace.spec:
             # The pod was built from the version the cache held; never start a stale one.
-            raise refuse(409, f"Workspace {name!r} changed during the start; start it again")
-        self._fresh = ws
+            raise refuse(
+                409, f"Workspace {name!r} changed during the start; start it again", "changed"
+            )
+        self._fresh, self._granted = ws, decision.get(name)
         still, _ = access.attached_datasources(name, dsbs, dss, today)
         gone = sorted({d.name for d in chosen.datasources} - {d.name for d in still})
         if gone:
@@ -486,6 +566,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
                 403,
                 f"Data source(s) {', '.join(gone)} were detached from workspace {name!r} "
                 "during the start",
+                "revoked",
             )
 
     async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
@@ -511,8 +592,13 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         server = self.name or "(default)"
         note = f"{verb} server {server} of {self.user.name} in pod {self.pod_name}"
         await EventRecorder(self.api_client, self.ws_namespace, log=self.log).record(
-            await self._regarding(workspace), reason, note, action=verb
-        )
+            await self._regarding(workspace), reason, note, action=verb,
+            annotations=self._event_annotations(),
+        )  # fmt: skip
+
+    def _event_annotations(self) -> dict[str, str]:
+        """Whom an event about this server concerns, and which server (the audit trail)."""
+        return {SUBJECT_ANNOTATION: self.user.name, SERVER_ANNOTATION: self.name or ""}
 
     async def _regarding(self, workspace: str) -> dict[str, Any]:
         """An event's reference to the workspace: with its uid when the cache knows it (so
@@ -536,6 +622,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
                 except Exception as exc:  # the server runs; the status is informational
                     self.log.warning("could not patch status of workspace %s: %s", ws.name, exc)
             await self._record(ws.name, SERVER_STARTED, "Started")
+            self._note_grant(self._granted or chosen.grant)
             self._started = True
             self._revoked = None  # the user has seen the notice and started again
         return result
@@ -549,7 +636,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         what = self._running_what() if was_running else None  # before the pod goes
         await super().stop(now=now)
         RunningServers.forget(self)
-        self._started = False
+        self._started, self._serving = False, None
         if what is not None:
             await self._record(what[0], SERVER_STOPPED, "Stopped")
 
@@ -581,6 +668,7 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         try:
             await self._revoke(*ended)
             await self.stop()
+            metrics.SERVERS_REVOKED.inc()
         except Exception:
             self._revoking = False  # still running: the next poll tries again
             self.log.exception("could not stop %s after its grant ended", self._log_name)
@@ -598,12 +686,24 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
             return self._chosen.grant.name, frozenset(d.name for d in self._chosen.datasources)
         return None
 
+    def _writable(self) -> bool:
+        """Whether this server mounts its workspace's storage writable: as its pod says, else
+        as its start planned; a pod that does not say (from before access levels) did."""
+        pods = self.pod_reflector.pods if self.pod_reflector is not None else {}
+        said = storage.writable_from_pod(pods.get(f"{self.namespace}/{self.pod_name}"))
+        if said is not None:
+            return said
+        if self._plan is not None:
+            return any(not m.read_only for m in self._plan.mounts if m.purpose != "datasource")
+        return True
+
     async def _grant_ended(self) -> tuple[str, str] | None:
         """(workspace, why) when this running server's grant has ended, else None."""
         what = self._running_what()
         if what is None:
             return None
         name, mounted = what
+        writable = self._writable()
         cache = await self._cache()
         if not cache.synced and not await cache.wait_synced(5):
             return None  # not known yet: the first sync re-checks every running server
@@ -611,12 +711,15 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
 
         def ended(claims: UserClaims | None) -> str | None:
             view = cache.workspace_view(self.user.name, name, claims)
-            return access.grant_ended(
+            why = access.grant_ended(
                 name, mounted, view.workspaces, view.bindings, view.datasource_bindings,
                 view.datasources, self.user.name, today,
                 normalize=self.normalize_username, malformed=view.malformed, claims=claims,
-                allow_negative_only=self.allow_negative_only_claims,
+                allow_negative_only=self.allow_negative_only_claims, writable=writable,
             )  # fmt: skip
+            if why is None:  # still granted: the pages show its expiry as it is now
+                self._note_grant(self._decide(view, today, claims).get(name))
+            return why
 
         # Claims only ever add grants: a server its username bindings keep alive needs no
         # claims read (auth_state decryption, the admin's hook) on every sweep.
@@ -646,12 +749,39 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
             note,
             type="Warning",
             action="Stop",
+            annotations=self._event_annotations(),
+        )
+
+    # -- what the pages show of a running server ----------------------------------------
+
+    def _note_grant(self, grant: access.PermittedWorkspace | None) -> None:
+        if grant is not None:
+            ws = grant.workspace
+            self._serving = (ws.name, ws.spec.display_name.strip() or ws.name, grant.expires)
+
+    def running_workspace(self) -> ServerWorkspace | None:
+        """The workspace this server runs and its grant's last day, for the hub's pages (the
+        last day unknown for a server no check of this hub has seen yet)."""
+        server = self.name or ""
+        if self._serving is None:
+            what = self._running_what()
+            return ServerWorkspace(server, what[0], what[0]) if what else None
+        name, display_name, expires = self._serving
+        return ServerWorkspace(
+            server, name, display_name, expires, self._today(), expiring_days=self.expiring_days
         )
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
         if self._revoked:
             state[REVOKED_STATE] = dict(self._revoked)
+        if self._serving is not None:
+            name, display_name, expires = self._serving
+            state[SERVING_STATE] = {
+                "workspace": name,
+                "display_name": display_name,
+                "expires": expires.isoformat(),
+            }
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -659,6 +789,16 @@ class WorkspaceSpawner(WorkspaceSettings, KubeSpawner):  # type: ignore[misc]
         notice = state.get(REVOKED_STATE)
         if isinstance(notice, dict):
             self._revoked = {str(k): str(v) for k, v in notice.items()}
+        serving = state.get(SERVING_STATE)
+        if isinstance(serving, dict):
+            try:
+                self._serving = (
+                    str(serving["workspace"]),
+                    str(serving["display_name"]),
+                    date.fromisoformat(str(serving["expires"])),
+                )
+            except (KeyError, ValueError):
+                self._serving = None  # a later check of the grant fills it in
 
     def revocation_notices(self) -> list[dict[str, str]]:
         """The user's servers stopped because their grant ended, for the spawn page."""

@@ -35,8 +35,9 @@ Data sources
     Whoever may edit a data source may point it at any claim in the namespace, so editing data
     sources must stay an administrator's right. Data-source claims are never created (an empty
     volume would silently stand in for the data): they are in ``required_claims()``. They are
-    mounted at ``datasource_mount_template`` (default ``/data/{datasource}``), always read-only:
-    both the volume's ``persistentVolumeClaim.readOnly`` and the mount's ``readOnly`` are set.
+    mounted at ``datasource_mount_template`` (default ``/home/jovyan/data/{datasource}``: inside
+    JupyterLab's root, so the file browser shows them under ``data/``), always read-only: both
+    the volume's ``persistentVolumeClaim.readOnly`` and the mount's ``readOnly`` are set.
 
 Whose claim it is
     A name in an object proves nothing: the PVC itself must say whom it belongs to.
@@ -66,7 +67,10 @@ Volumes and mount paths
     or in the pod) gets a different hash, so names never collide. Two mounts at the same path
     (compared after normalisation, so ``/a/`` is ``/a``) are an error naming both, across the
     workspace, additional storage, data sources and the mounts already in the container. A path
-    inside another is allowed, as Kubernetes allows it.
+    inside another is allowed, as Kubernetes allows it, except between a data source and writable
+    storage: the runtime creates the inner mount point on the outer volume, so a data source
+    inside the workspace's storage would write a directory to its PVC, and storage inside a data
+    source could not start (the data is read-only). Either is an error naming both.
 
 The admin's own volumes
     ``apply_plan(..., keep_admin_volumes=False)`` drops every volume in the pod except
@@ -96,6 +100,9 @@ from .profiles import parse_quantity
 
 #: The data sources a pod mounts (a JSON list), so a restarted hub knows what to re-check.
 MOUNTED_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/datasources"
+#: Whether the pod mounts its workspace's storage writable ("true"/"false"), so a restarted hub
+#: knows whether a viewer's level forbids what the pod has.
+WRITABLE_ANNOTATION = "lscsde-spawner.xlscsde.nhs.uk/workspace-writable"
 #: The label that says which data source a PVC holds; only such a PVC is mounted for it.
 DATASOURCE_LABEL = "xlscsde.nhs.uk/datasource"
 
@@ -132,7 +139,7 @@ class StorageSettings:
     access_modes: tuple[str, ...] = ("ReadWriteMany",)
     capacity: str = "10Gi"
     mount_path_template: str = "/home/jovyan/{workspace}"
-    datasource_mount_template: str = "/data/{datasource}"
+    datasource_mount_template: str = "/home/jovyan/data/{datasource}"
     #: Labels (key, value; value None: the key present) any of which marks a PVC the admin
     #: allows every workspace to mount as its storage. Empty: only the workspace's own label.
     trusted_claim_selector: tuple[tuple[str, str | None], ...] = ()
@@ -453,13 +460,21 @@ def check_settings(settings: StorageSettings) -> None:
             ),
         ),
     }
-    if settings.mount_policy is None:
-        return
     for setting, (template, path) in paths.items():
+        if settings.mount_policy is None:
+            break
         try:
             check_policy_path(path, settings.mount_policy, f"{setting} {template!r}")
         except MountPathRefused as exc:
             raise StoragePlanError(str(exc)) from exc
+    _check_nesting(
+        [
+            (path, f"the {what} of {setting} {template!r}", setting.startswith("datasource"))
+            for (setting, (template, path)), what in zip(
+                paths.items(), ("workspace storage", "data source"), strict=True
+            )
+        ]
+    )
 
 
 def _check_paths(entries: Iterable[tuple[str, str]]) -> None:
@@ -472,6 +487,34 @@ def _check_paths(entries: Iterable[tuple[str, str]]) -> None:
                 f"mount path {key!r} is used twice: by {seen[key]} and by {what}"
             )
         seen[key] = what
+
+
+def _inside(inner: str, outer: str) -> bool:
+    """``inner`` is strictly below ``outer`` (both compared normalised)."""
+    outer = _same_path(outer)
+    return _same_path(inner).startswith(outer.rstrip("/") + "/")
+
+
+def _check_nesting(entries: Sequence[tuple[str, str, bool]]) -> None:
+    """(mount path, description, is a data source) triples: a data source inside writable
+    storage, or writable storage inside a data source, is an error naming both."""
+    for path, what, is_data in entries:
+        if not is_data:
+            continue
+        for other, other_what, other_is_data in entries:
+            if other_is_data:
+                continue
+            if _inside(path, other):
+                raise StoragePlanError(
+                    f"{what} would be mounted at {_same_path(path)!r}, inside {other_what} at "
+                    f"{_same_path(other)!r}: its mount point would be written to that storage. "
+                    "Mount data sources outside workspace storage (datasource_mount_template)"
+                )
+            if _inside(other, path):
+                raise StoragePlanError(
+                    f"{other_what} would be mounted at {_same_path(other)!r}, inside {what} at "
+                    f"{_same_path(path)!r}, which is read-only"
+                )
 
 
 def _with_volumes(pending: Sequence[Mount], taken: Iterable[str] = ()) -> list[Mount]:
@@ -502,9 +545,12 @@ def plan_storage(
     ws: AnalyticsWorkspace,
     datasources: Sequence[AnalyticsDataSource],
     settings: StorageSettings,
+    *,
+    read_only: bool = False,
 ) -> StoragePlan:
     """The PVCs to ensure and the mounts for ``ws`` with ``datasources`` attached (mounted in
-    the order given, each data source once)."""
+    the order given, each data source once). ``read_only`` (a viewer's start): the workspace
+    PVC and its additional storage are mounted read-only too, as data sources always are."""
     _check_settings(settings)
     name = _check_name(ws.name, "workspace name")
     jw = _jupyter(ws)
@@ -524,8 +570,8 @@ def plan_storage(
     ws_path = _fill(settings.mount_path_template, {"workspace": name}, "mount_path_template")
     pending = [
         Mount(
-            "", ws_claim, _mount_path(ws_path, f"workspace {name!r}"), False, "workspace", name,
-            owner,
+            "", ws_claim, _mount_path(ws_path, f"workspace {name!r}"), read_only, "workspace",
+            name, owner,
         )
     ]  # fmt: skip
 
@@ -535,7 +581,7 @@ def plan_storage(
         if extra.storage_class_name:
             ensure(claim, extra.storage_class_name)
         path = _mount_path(extra.mount_path, f"{at}.mountPath")
-        pending.append(Mount("", claim, path, False, "additional", name, owner))
+        pending.append(Mount("", claim, path, read_only, "additional", name, owner))
 
     seen: set[str] = set()
     for ds in datasources:
@@ -555,6 +601,7 @@ def plan_storage(
 
     mounts = _with_volumes(pending)
     _check_paths((m.mount_path, m.describe()) for m in mounts)
+    _check_nesting([(m.mount_path, m.describe(), m.purpose == "datasource") for m in mounts])
     if settings.mount_policy is not None:
         for m in mounts:
             try:
@@ -713,7 +760,10 @@ def apply_plan(
     # What the pod mounts, so its grant can be re-checked after a hub restart too.
     meta = new.setdefault("metadata", {})
     sources = sorted({m.source for m in mounts if m.purpose == "datasource"})
-    meta.setdefault("annotations", {})[MOUNTED_ANNOTATION] = json.dumps(sources)
+    annotations = meta.setdefault("annotations", {})
+    annotations[MOUNTED_ANNOTATION] = json.dumps(sources)
+    writable = any(not m.read_only for m in mounts if m.purpose != "datasource")
+    annotations[WRITABLE_ANNOTATION] = "true" if writable else "false"
     return new
 
 
@@ -733,6 +783,14 @@ def running_from_pod(pod: Any) -> tuple[str, frozenset[str] | None] | None:
     if not isinstance(mounted, list):
         return name, None
     return name, frozenset(str(m) for m in mounted)
+
+
+def writable_from_pod(pod: Any) -> bool | None:
+    """Whether a pod mounts its workspace's storage writable (its annotation); None when it
+    does not say (a pod from before levels: it mounted it writable)."""
+    meta = _mapping(pod.get("metadata") if isinstance(pod, dict) else None)
+    value = _mapping(meta.get("annotations")).get(WRITABLE_ANNOTATION)
+    return {"true": True, "false": False}.get(value) if isinstance(value, str) else None
 
 
 def _mapping(value: Any) -> dict[str, Any]:

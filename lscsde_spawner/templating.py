@@ -1,4 +1,5 @@
-"""Where the spawn form template (``form.html``) lives, and a Jinja environment like KubeSpawner's.
+"""Where the spawn form template (``form.html``) lives, and a Jinja environment like KubeSpawner's;
+where the hub page templates live (``hub/``: the home page and the running-servers partial).
 
 The template is kept at the repository's top level in ``templates/``. A built wheel ships it
 inside the package as ``lscsde_spawner/templates/`` (hatch ``force-include`` in pyproject.toml);
@@ -27,6 +28,10 @@ def _template_dir() -> Path:
 
 
 TEMPLATE_DIR: str = str(_template_dir())
+#: JupyterHub page templates (``c.JupyterHub.template_paths``): ``home.html`` extends the hub's
+#: own and includes ``RUNNING_TEMPLATE``, which the spawn page renders too.
+HUB_TEMPLATE_DIR: str = str(Path(TEMPLATE_DIR) / "hub")
+RUNNING_TEMPLATE = "lscsde-running.html"
 
 
 def form_environment(additional_paths: Iterable[str] = ()) -> Environment:
@@ -40,3 +45,12 @@ def form_environment(additional_paths: Iterable[str] = ()) -> Environment:
     env = Environment(loader=loader)
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}
     return env
+
+
+def hub_environment(additional_paths: Iterable[str] = ()) -> Environment:
+    """A Jinja environment for the hub page partials: ``additional_paths`` (the admin's override
+    directories) before :data:`HUB_TEMPLATE_DIR`, autoescape on (as JupyterHub's own)."""
+    loader = ChoiceLoader(
+        [FileSystemLoader(list(additional_paths)), FileSystemLoader(HUB_TEMPLATE_DIR)]
+    )
+    return Environment(loader=loader, autoescape=True)

@@ -38,6 +38,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .. import claims as claim_rules
+from .. import levels, metrics
 from ..claims import UserClaims
 from ..models import (
     GROUP,
@@ -56,7 +57,8 @@ from .customresources import read_body
 from .safejson import loads_event, loads_list
 
 T = TypeVar("T")
-Key = tuple[str, ...]  # an index key: ("user", name), ("claim", name, value), ("negative",)
+# An index key: ("user", name), ("claim", name, value), ("negative",), ("workspace", name)
+Key = tuple[str, ...]
 NEGATIVE_ONLY: Key = ("negative",)
 
 #: Objects per page when the cache lists a kind (client-go's informers list 500 at a time).
@@ -196,13 +198,16 @@ class WorkspaceCache:
         backoff_initial: float | None = None,
         trust_user_label: bool = False,
         freeze_after_sync: bool = False,
+        claims: bool = True,
         log: logging.Logger | None = None,
     ) -> None:
         """`trust_user_label`: before sync, list only the bindings labelled `USER_LABEL` for the
         user instead of all bindings. Only for namespaces where every binding is known to carry
         a correct label; results are still filtered by spec.username, so a label never grants.
         `normalize`: the hub's username normalisation (the authenticator's normalize_username);
-        a binding is indexed under `normalize(spec.username)`, the one hub user it grants to."""
+        a binding is indexed under `normalize(spec.username)`, the one hub user it grants to.
+        `claims`: also list and watch the namespace's PVCs (the spawner's storage checks); the
+        workspaces service, which mounts nothing, turns it off."""
         self.api_client = api_client
         self.namespace = namespace
         self.normalize = normalize
@@ -211,6 +216,7 @@ class WorkspaceCache:
         self.backoff_initial = backoff_initial or self.BACKOFF_INITIAL
         self.trust_user_label = trust_user_label
         self.freeze_after_sync = freeze_after_sync
+        self.watch_claims = claims
         # Before the first sync, a lookup waits this long for it rather than listing the
         # namespace a second time itself.
         self.sync_wait = 5.0
@@ -235,12 +241,12 @@ class WorkspaceCache:
                 AnalyticsWorkspaceBinding,
                 self._binding_keys,
                 log=log,
-                problem=lambda b: claim_rules.problem(b.spec.claims),
+                problem=_binding_problem,
             ),
             _Kind(AnalyticsDataSource, log=log),
             _Kind(AnalyticsDataSourceBinding, by_workspace, log=log),
         ]
-        if not quiet:  # claims only help a synced cache (see claim())
+        if not quiet and self.watch_claims:  # claims only help a synced cache (see claim())
             kinds.append(_Kind(PersistentVolumeClaim, log=log))
         return {k.model.PLURAL: k for k in kinds}
 
@@ -248,12 +254,17 @@ class WorkspaceCache:
         return owner(raw, self.normalize)
 
     def _binding_keys(self, b: AnalyticsWorkspaceBinding) -> tuple[Key, ...]:
-        """Where a binding is indexed. A username binding: under its one hub user only (the
+        """Where a binding is indexed: under its workspace (the service's member lists), and
+        under whom it may grant to. A username binding: under its one hub user only (the
         username must hold, whatever its claims), or nowhere when it names nobody. A
         claim-only binding: apart from the users, under the (name, value) pairs of its first
         positive claim, which every user it grants to has; with only negative claims, in one
         short list that every lookup reads. A broken claim-only binding with no well-formed
         positive claim is not indexed: it grants nobody and is reported to nobody."""
+        spec = b.spec
+        return (("workspace", spec.workspace), *self._grantee_keys(b))
+
+    def _grantee_keys(self, b: AnalyticsWorkspaceBinding) -> tuple[Key, ...]:
         spec = b.spec
         if spec.username:
             user = self._owner(spec.username)
@@ -303,6 +314,7 @@ class WorkspaceCache:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._synced.clear()
+        metrics.CACHE_SYNCED.labels(namespace=self.namespace).set(0)
         self._kinds = self._new_kinds()
         caches = self._shared.get(asyncio.get_running_loop(), {})
         if caches.get(self.namespace) is self:
@@ -345,13 +357,13 @@ class WorkspaceCache:
     def claims_synced(self) -> bool:
         """True once the namespace's PVCs have been listed (a hub whose Role may not list
         PVCs never gets there, and reads each claim instead)."""
-        return self._kinds[PersistentVolumeClaim.PLURAL].listed
+        kind = self._kinds.get(PersistentVolumeClaim.PLURAL)
+        return kind is not None and kind.listed
 
     def claim(self, name: str) -> PersistentVolumeClaim | None:
         """The PVC as last seen, or None (not there, or not seen yet: read it to be sure)."""
-        found: PersistentVolumeClaim | None = self._kinds[PersistentVolumeClaim.PLURAL].items.get(
-            name
-        )
+        kind = self._kinds.get(PersistentVolumeClaim.PLURAL)
+        found: PersistentVolumeClaim | None = kind.items.get(name) if kind is not None else None
         return found
 
     def workspace_view(
@@ -384,6 +396,55 @@ class WorkspaceCache:
             datasource_bindings=dsbs,
             from_cache=True,
         )
+
+    def user_view(self, username: str, claims: UserClaims | None = None) -> UserSnapshot:
+        """From the synced cache, what decides every workspace `username` (with `claims`) may
+        use today: their candidate bindings, the workspaces those name, the data sources
+        attached to them, and the errors among those objects. Like `workspace_view`, it costs
+        what the user's bindings number, not what the namespace holds. No API call."""
+        kinds = self._kinds
+        mine = _candidates(kinds[AnalyticsWorkspaceBinding.PLURAL].index, username, claims)
+        names = {b.spec.workspace for b in mine}
+        spaces = kinds[AnalyticsWorkspace.PLURAL]
+        dsb_index = kinds[AnalyticsDataSourceBinding.PLURAL].index
+        dsbs = [b for n in sorted(names) for b in dsb_index.get((n,), {}).values()]
+        sources = kinds[AnalyticsDataSource.PLURAL]
+        wanted = {b.spec.datasource for b in dsbs}
+        malformed = [spaces.bad[n].error for n in sorted(names) if n in spaces.bad]
+        malformed += [sources.bad[n].error for n in sorted(wanted) if n in sources.bad]
+        malformed += [
+            bad.error
+            for bad in kinds[AnalyticsWorkspaceBinding.PLURAL].bad.values()
+            if username and self._owner(bad.error.username) == username
+        ]
+        return UserSnapshot(
+            workspaces={n: spaces.items[n] for n in names if n in spaces.items},
+            bindings=mine,
+            malformed=malformed,
+            datasources={n: sources.items[n] for n in wanted if n in sources.items},
+            datasource_bindings=dsbs,
+            from_cache=True,
+        )
+
+    def bindings_to(self, workspace: str) -> list[AnalyticsWorkspaceBinding]:
+        """Every parsed binding that names `workspace`, by name (from the workspace index: what
+        that workspace's bindings number, not the namespace's)."""
+        index = self._kinds[AnalyticsWorkspaceBinding.PLURAL].index
+        found = index.get(("workspace", workspace), {})
+        return [found[n] for n in sorted(found)]
+
+    def binding_errors_to(self, workspace: str) -> list[ParseError]:
+        """The bindings naming `workspace` (as far as could be read) that did not parse."""
+        bad = self._kinds[AnalyticsWorkspaceBinding.PLURAL].bad.values()
+        return sorted((b.error for b in bad if b.error.workspace == workspace),
+                      key=lambda e: e.name)  # fmt: skip
+
+    def binding(self, name: str) -> AnalyticsWorkspaceBinding | None:
+        """The binding `name` as last seen."""
+        found: AnalyticsWorkspaceBinding | None = self._kinds[
+            AnalyticsWorkspaceBinding.PLURAL
+        ].items.get(name)
+        return found
 
     async def snapshot_for(self, username: str, claims: UserClaims | None = None) -> UserSnapshot:
         """This user's candidate bindings (by username and by `claims`) and everything else a
@@ -486,6 +547,7 @@ class WorkspaceCache:
         """One raw List (page); decoded by safejson (not json.loads: an item too deep or too
         large is that item's ParseError) in a worker thread, as part of building the models."""
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        metrics.kube_request("list", plural)
         if limit:
             kw["limit"] = limit
         if continue_token:
@@ -508,10 +570,12 @@ class WorkspaceCache:
                 if kind.resource_version is None or due:
                     await self._list(plural, kind)
                 await self._watch(plural, kind)
+                metrics.WATCH_RESTARTS.labels(resource=plural, cause="resumed").inc()
             except asyncio.CancelledError:
                 raise
             except _Expired as err:
                 kind.resource_version = None
+                metrics.WATCH_RESTARTS.labels(resource=plural, cause="expired").inc()
                 if not kind.fresh_from_list:
                     self.log.info("%s watch expired (%s); relisting", plural, err)
                     continue
@@ -521,6 +585,7 @@ class WorkspaceCache:
 
     async def _failed(self, plural: str, kind: _Kind[Any], err: Exception) -> None:
         kind.failures += 1
+        metrics.WATCH_RESTARTS.labels(resource=plural, cause="error").inc()
         cap = min(self.backoff_max, self.backoff_initial * 2 ** (kind.failures - 1))
         delay = cap * random.uniform(0.5, 1.0)
         if kind.failures == 1:
@@ -563,6 +628,7 @@ class WorkspaceCache:
         grants = [k for p, k in self._kinds.items() if p != PersistentVolumeClaim.PLURAL]
         if not self._synced.is_set() and all(k.listed for k in grants):
             self._synced.set()
+            metrics.CACHE_SYNCED.labels(namespace=self.namespace).set(1)
             self.log.info("Workspace cache for %s synced", self.namespace)
             if self.freeze_after_sync:
                 # The synced objects live as long as the hub: keep Python's full collections
@@ -577,6 +643,7 @@ class WorkspaceCache:
         since: dict[str, Any] = (
             {"resource_version": kind.resource_version} if kind.resource_version else {}
         )
+        metrics.kube_request("watch", plural)
         resp = await self._lister(plural)(
             watch=True, allow_watch_bookmarks=True, timeout_seconds=timeout,
             _preload_content=False, _request_timeout=(30, timeout + 30), **since,
@@ -668,6 +735,11 @@ def _describe(err: Exception) -> str:
     if isinstance(err, ApiException):
         return f"HTTP {err.status} {err.reason}"
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _binding_problem(b: AnalyticsWorkspaceBinding) -> str | None:
+    """Why a parsed binding grants nothing (a broken claim, an unknown access level)."""
+    return claim_rules.problem(b.spec.claims) or levels.problem(b.metadata.annotations)
 
 
 def _candidates(

@@ -15,6 +15,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.client.rest import RESTResponse
 
+from .. import metrics
 from ..models import (
     API_VERSION,
     GROUP,
@@ -87,6 +88,9 @@ class CustomResourceClient(Generic[R]):
 
     async def _call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> bytes:
         """Call an API method for its body as bytes (kubernetes_asyncio would json.loads it)."""
+        name = getattr(method, "__name__", "")
+        sub = "/status" if name.endswith("_status") else ""
+        metrics.kube_request(name.partition("_")[0], self.plural + sub)
         return await read_body(await method(*args, _preload_content=False, **kw))
 
     def _parse(self, body: bytes, name: str | None = None) -> R:

@@ -11,17 +11,26 @@ from typing import Any, Literal, cast
 from kubernetes_asyncio.client import EventsV1Api
 from kubernetes_asyncio.client.api_client import ApiClient
 
+from .. import metrics
 from ..models.base import API_VERSION, Resource
-
-WORKSPACE_CHANGED = "WorkspaceChanged"
-BINDING_CHANGED = "BindingChanged"
-DATASOURCE_CHANGED = "DataSourceChanged"
-DATASOURCE_BINDING_CHANGED = "DataSourceBindingChanged"
-SERVER_STARTED = "ServerStarted"
-SERVER_STOPPED = "ServerStopped"
-STORAGE_PROVISIONED = "StorageProvisioned"
-ACCESS_REFUSED = "AccessRefused"
-ACCESS_REVOKED = "AccessRevoked"
+from ..reasons import (  # re-exported: where the recorder's callers have always found them
+    ACCESS_REFUSED,
+    ACCESS_REVOKED,
+    ACTOR_ANNOTATION,
+    BINDING_CHANGED,
+    DATASOURCE_BINDING_CHANGED,
+    DATASOURCE_CHANGED,
+    MEMBER_ADDED,
+    MEMBER_CHANGED,
+    MEMBER_REMOVED,
+    SERVER_ANNOTATION,
+    SERVER_STARTED,
+    SERVER_STOPPED,
+    SESSION_STOPPED,
+    STORAGE_PROVISIONED,
+    SUBJECT_ANNOTATION,
+    WORKSPACE_CHANGED,
+)
 
 EventType = Literal["Normal", "Warning"]
 
@@ -99,13 +108,24 @@ class EventRecorder:
         *,
         type: EventType = "Normal",
         action: str,
+        annotations: dict[str, str] | None = None,
+        related: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         ref = {k: regarding[k] for k in _REFERENCE_KEYS if regarding.get(k)}
         namespace = ref.setdefault("namespace", self.namespace)
+        meta: dict[str, Any] = {
+            "name": event_name(str(ref.get("name", ""))),
+            "namespace": namespace,
+        }
+        if annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if v}
+        extra: dict[str, Any] = {}
+        if related:
+            extra["related"] = {k: related[k] for k in _REFERENCE_KEYS if related.get(k)}
         return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"name": event_name(str(ref.get("name", ""))), "namespace": namespace},
+            "metadata": meta,
             "eventTime": micro_time(),
             "reportingController": self.controller,
             "reportingInstance": self.instance,
@@ -114,6 +134,7 @@ class EventRecorder:
             "note": truncate_utf8(note, NOTE_MAX_BYTES),
             "type": type,
             "regarding": ref,
+            **extra,
         }
 
     async def record(
@@ -124,13 +145,21 @@ class EventRecorder:
         *,
         type: EventType = "Normal",
         action: str,
-    ) -> None:
-        """Create one event; logs a warning if the API refuses it or cannot be reached."""
+        annotations: dict[str, str] | None = None,
+        related: dict[str, Any] | None = None,
+    ) -> bool:
+        """Create one event; logs a warning if the API refuses it or cannot be reached. True
+        when it was recorded."""
         try:
-            body = self.manifest(regarding, reason, note, type=type, action=action)
+            body = self.manifest(
+                regarding, reason, note, type=type, action=action, annotations=annotations,
+                related=related,
+            )  # fmt: skip
             # A dict body is sent as it is, so eventTime keeps its microseconds.
             namespace = body["metadata"]["namespace"]
+            metrics.kube_request("create", "events")
             await self.api.create_namespaced_event(namespace, cast(Any, body))
+            return True
         except Exception as exc:  # best effort: an event must never break a spawn
             self.log.warning(
                 "could not record event %s about %s %s: %s",
@@ -139,8 +168,35 @@ class EventRecorder:
                 regarding.get("name", "?"),
                 _short(exc),
             )
+            return False
 
 
 def _short(exc: Exception) -> str:
     status = getattr(exc, "status", None)
     return f"{status} {getattr(exc, 'reason', '')}".strip() if status else repr(exc)
+
+
+__all__ = [
+    "ACCESS_REFUSED",
+    "ACCESS_REVOKED",
+    "ACTOR_ANNOTATION",
+    "BINDING_CHANGED",
+    "DATASOURCE_BINDING_CHANGED",
+    "DATASOURCE_CHANGED",
+    "MEMBER_ADDED",
+    "MEMBER_CHANGED",
+    "MEMBER_REMOVED",
+    "SERVER_ANNOTATION",
+    "SERVER_STARTED",
+    "SERVER_STOPPED",
+    "SESSION_STOPPED",
+    "STORAGE_PROVISIONED",
+    "SUBJECT_ANNOTATION",
+    "WORKSPACE_CHANGED",
+    "EventRecorder",
+    "event_name",
+    "micro_time",
+    "object_reference",
+    "reference_by_name",
+    "truncate_utf8",
+]

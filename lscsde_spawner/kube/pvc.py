@@ -10,6 +10,8 @@ import aiohttp
 from kubernetes_asyncio.client import CoreV1Api, V1PersistentVolumeClaim
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .. import metrics
+
 log = logging.getLogger(__name__)
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -75,6 +77,7 @@ def pvc_manifest(
 
 async def read_pvc(core: CoreV1Api, namespace: str, name: str) -> V1PersistentVolumeClaim | None:
     """The PVC, or None when there is none; any other failure raises `StorageError`."""
+    metrics.kube_request("get", "persistentvolumeclaims")
     try:
         pvc: V1PersistentVolumeClaim = await core.read_namespaced_persistent_volume_claim(
             name, namespace
@@ -128,6 +131,7 @@ async def ensure_pvc(
             name, storage_class=storage_class, access_modes=access_modes, size=size, labels=labels
         )
         try:
+            metrics.kube_request("create", "persistentvolumeclaims")
             # The client sends a dict body as it is (the stubs only admit the model).
             await core.create_namespaced_persistent_volume_claim(namespace, cast(Any, body))
         except ApiException as exc:

@@ -487,8 +487,10 @@ async def test_claim_bindings_are_indexed_apart_from_users(
     index = cache._kinds[WSB].index
     assert set(index) == {
         ("claim", "groups", "t1"), ("claim", "groups", "t2"), ("claim", "groups", "t3"),
-        ("negative",), ("user", "ann"),
+        ("negative",), ("user", "ann"), ("workspace", "ws1"),
     }  # fmt: skip
+    # Every binding is also under its workspace (the workspaces service's member lists).
+    assert len(index[("workspace", "ws1")]) == 6
     assert set(index[("claim", "groups", "t1")]) == {"team", "broken-pos"}
     # A username binding is found by its user only, whatever its claims say.
     assert bindings_of(await cache.snapshot_for("bob", {"groups": ("t1",)})) == {

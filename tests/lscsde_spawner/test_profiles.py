@@ -21,6 +21,7 @@ from lscsde_spawner.profiles import (
     ProfileError,
     WorkspaceCard,
     card_for,
+    folder_url,
     overrides_for,
     parse_quantity,
     profile_for,
@@ -320,6 +321,50 @@ def test_default_uri_that_is_not_a_local_path_is_refused(uri: str) -> None:
     assert (err.workspace, err.field) == ("ws", "defaultUri")
 
 
+@pytest.mark.parametrize(
+    ("template", "name", "expected"),
+    [
+        ("/lab/tree/{workspace}", "cardiac-imaging", "/lab/tree/cardiac-imaging"),
+        ("/lab/tree/work/{workspace}/", "a.b", "/lab/tree/work/a.b/"),
+        ("/lab", "ws", "/lab"),
+        ("/lab/tree/{{x}}/{workspace}", "ws", "/lab/tree/{{x}}/ws"),  # literal braces stay so
+        ("", "ws", ""),  # KubeSpawner's default_url applies
+    ],
+)
+def test_the_folder_url_of_a_workspace(template: str, name: str, expected: str) -> None:
+    assert folder_url(template, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "name", "words"),
+    [
+        ("/{workspace}", "/evil.example", "not a path"),  # off the hub's origin: "//evil..."
+        ("/lab/{workspace}", "a\\b", "not a path"),
+        ("{workspace}", "evil.example", "not a path"),
+        ("/x/{workspace} y", "ws", "not a path"),
+        ("/x/{user}", "ws", "only use the placeholder"),
+        ("/x/{workspace:>20}", "ws", "only use the placeholder"),
+        ("/x/{", "ws", "not a valid template"),
+    ],
+)
+def test_a_folder_url_that_is_not_a_local_path_is_refused(
+    template: str, name: str, words: str
+) -> None:
+    with pytest.raises(ValueError, match="workspace_default_url") as err:
+        folder_url(template, name)
+    assert words in str(err.value)
+
+
+def test_the_workspaces_default_uri_wins_over_the_folder_url() -> None:
+    folder = folder_url("/lab/tree/{workspace}", "ws")
+    assert overrides_for(workspace(), default_url=folder)["default_url"] == "/lab/tree/ws"
+    own = overrides_for(workspace(defaultUri="/rstudio/"), default_url=folder)
+    assert own["default_url"] == "/rstudio/"
+    assert "default_url" not in overrides_for(workspace(), default_url="")
+    profile = profile_for(grant(workspace()), default_url=folder)
+    assert profile["kubespawner_override"]["default_url"] == "/lab/tree/ws"
+
+
 def test_a_virtual_machine_workspace_has_no_profile() -> None:
     ws = AnalyticsWorkspace.model_validate(factories.workspace("vm", max_hosts=1))
     assert refused(ws).field == "spec.jupyterWorkspace"
@@ -511,6 +556,17 @@ async def test_kubespawner_accepts_the_profile(
     assert {k: pod.metadata.labels[k] for k in expected["extra_labels"]} == expected["extra_labels"]
     env = {e.name: e.value for e in container.env}
     assert env["JUPYTERHUB_DEFAULT_URL"] == expected["default_url"]
+
+
+async def test_the_folder_url_reaches_the_pod(make_spawner: Any) -> None:
+    ws = workspace("genomics")
+    default_url = folder_url("/lab/tree/{workspace}", ws.name)
+    spawner = make_spawner([profile_for(grant(ws), default_url=default_url)])
+    spawner.user_options = {"profile": "genomics"}
+    await spawner.load_user_options()
+    pod = await spawner.get_pod_manifest()
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/genomics"
 
 
 async def test_default_url_braces_are_literal_in_the_pod(make_spawner: Any) -> None:

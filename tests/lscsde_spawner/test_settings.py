@@ -71,6 +71,22 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("datasource_mount_template", "/data/{datasource}/{name}", "only use the placeholders"),
     ("datasource_mount_template", "data/{datasource}", "not an absolute, normalised"),
     ("datasource_mount_template", "/data/{datasource", "not a valid template"),
+    # where a server opens: a path on the user's own server, {workspace} the only placeholder
+    ("workspace_default_url", "lab/tree/{workspace}", "not a path on the user's server"),
+    ("workspace_default_url", "//evil.example/{workspace}", "not a path on the user's server"),
+    ("workspace_default_url", "/lab\\..\\{workspace}", "not a path on the user's server"),
+    ("workspace_default_url", "/lab/tree/{workspace} x", "not a path on the user's server"),
+    ("workspace_default_url", "/lab/tree/{username}", "only use the placeholder {workspace}"),
+    ("workspace_default_url", "/lab/tree/{workspace!r}", "only use the placeholder"),
+    ("workspace_default_url", "/lab/tree/{workspace", "not a valid template"),
+    # the environment's prefix: a variable name's start, never the hub's own
+    ("environment_prefix", "lscsde_", "must be upper-case letters"),
+    ("environment_prefix", "LSCSDE", "ending in '_'"),
+    ("environment_prefix", "1X_", "starting with a letter"),
+    ("environment_prefix", "LSC-SDE_", "must be upper-case letters"),
+    ("environment_prefix", "JUPYTERHUB_", "JupyterHub's or Jupyter's own namespace"),
+    ("environment_prefix", "JUPYTER_", "JupyterHub's or Jupyter's own namespace"),
+    ("environment_prefix", "JPY_", "JupyterHub's or Jupyter's own namespace"),
     # the data-source PVC name template
     ("datasource_claim_template", "datasource", "must use {datasource}"),
     ("datasource_claim_template", "{workspace}-{datasource}", "only use the placeholders"),
@@ -166,6 +182,11 @@ GOOD_VALUES: list[tuple[str, Any]] = [
     ("workspace_mount_path_template", "/home/jovyan/work"),  # one path for every workspace
     ("workspace_mount_path_template", "/workspaces/{workspace}/"),
     ("datasource_mount_template", "/home/jovyan/{workspace}-data/{datasource}"),
+    ("workspace_default_url", ""),  # KubeSpawner's default_url
+    ("workspace_default_url", "/lab/tree/work/{workspace}"),
+    ("workspace_default_url", "/lab"),
+    ("environment_prefix", ""),  # no variables
+    ("environment_prefix", "TRE_"),
     ("datasource_claim_template", "{datasource}"),
     ("datasource_claim_template", "pvc.{datasource}.data"),
     ("datasource_claim_annotation", ""),
@@ -275,9 +296,29 @@ def test_a_template_the_admin_policy_refuses_stops_the_hub(
 def test_a_policy_that_allows_the_template_passes() -> None:
     c = config_with(
         workspace_mount_path_template="/home/jovyan",
+        datasource_mount_template="/data/{datasource}",  # not inside the workspace's storage
         refused_mount_paths=["/", "/home", "/tmp", "/data"],
     )
     assert WorkspaceSpawner.validate_config(c).workspace_mount_path_template == "/home/jovyan"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # The default data folder inside a workspace mounted at the home directory.
+        {"workspace_mount_path_template": "/home/jovyan", "refused_mount_paths": ["/"]},
+        {"datasource_mount_template": "/home/jovyan/{workspace}/data/{datasource}"},
+        {"workspace_mount_path_template": "/home/jovyan/data/example-datasource/{workspace}"},
+    ],
+)
+def test_templates_that_nest_data_and_workspace_storage_stop_the_hub(
+    settings: dict[str, Any],
+) -> None:
+    with pytest.raises(TraitError, match="inside") as info:
+        WorkspaceSpawner.validate_config(config_with(**settings))
+    message = str(info.value)
+    assert "datasource_mount_template" in message, message
+    assert "workspace_mount_path_template" in message, message
 
 
 def test_the_storage_settings_check_is_pure() -> None:

@@ -268,10 +268,15 @@ def test_the_annotation_key_is_configurable_and_can_be_switched_off() -> None:
     ("template", "expected_paths"),
     [
         ("/data/{datasource}", ["/data/census", "/data/gp-records", "/data/hes"]),
-        ("/home/jovyan/{workspace}/data/{datasource}/", [
-            "/home/jovyan/ws1/data/census",  # nested in the workspace mount: allowed
-            "/home/jovyan/ws1/data/gp-records",
-            "/home/jovyan/ws1/data/hes",
+        ("/home/jovyan/data/{datasource}", [  # the default: data/<name> in JupyterLab
+            "/home/jovyan/data/census",
+            "/home/jovyan/data/gp-records",
+            "/home/jovyan/data/hes",
+        ]),
+        ("/mnt/{workspace}/data/{datasource}/", [
+            "/mnt/ws1/data/census",
+            "/mnt/ws1/data/gp-records",
+            "/mnt/ws1/data/hes",
         ]),
     ],
 )  # fmt: skip
@@ -305,7 +310,58 @@ def test_several_datasources_are_mounted_read_only(
 
 def test_a_datasource_passed_twice_is_mounted_once() -> None:
     plan = plan_storage(workspace(), [datasource("census"), datasource("census")], S)
-    assert [m.mount_path for m in plan.mounts] == ["/home/jovyan/ws1", "/data/census"]
+    assert [m.mount_path for m in plan.mounts] == ["/home/jovyan/ws1", "/home/jovyan/data/census"]
+
+
+IN_WS = StorageSettings(datasource_mount_template="/home/jovyan/{workspace}/d/{datasource}")
+WS_IN_DATA = StorageSettings(mount_path_template="/home/jovyan/data/census/{workspace}")
+
+
+def extra(path: str) -> list[dict[str, str]]:
+    return [{"mountPath": path, "persistentVolumeClaim": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("ws", "settings", "inner", "outer"),
+    [
+        # The data inside the workspace's folder: its mount points would be made on the PVC.
+        (workspace(), IN_WS, "data source 'census'", "the storage of workspace 'ws1'"),
+        # A workspace named "data", mounted where the data sources go (the default templates).
+        (workspace("data"), S, "data source 'census'", "the storage of workspace 'data'"),
+        # Additional storage over the data folder.
+        (workspace(additional=extra("/home/jovyan/data")), S, "data source 'census'",
+         "additional storage of workspace 'ws1' (PVC 'x')"),
+        # Writable storage inside a data source (whose mount point cannot be made: read-only).
+        (workspace(additional=extra("/home/jovyan/data/census/out/")), S,
+         "additional storage of workspace 'ws1' (PVC 'x')", "data source 'census'"),
+        (workspace(pvc="p"), WS_IN_DATA, "the storage of workspace 'ws1'", "data source 'census'"),
+    ],
+)  # fmt: skip
+def test_a_datasource_and_writable_storage_never_nest(
+    ws: AnalyticsWorkspace, settings: StorageSettings, inner: str, outer: str
+) -> None:
+    """Nothing is written to the workspace's PVC, and no storage is mounted on the read-only
+    data: the runtime would create the inner mount point on the outer volume."""
+    with pytest.raises(StoragePlanError, match="inside") as err:
+        plan_storage(ws, [datasource("census")], settings)
+    message = str(err.value)
+    assert message.index(inner) < message.index("inside") < message.index(outer), message
+
+
+def test_data_beside_the_workspace_and_inside_the_admins_home_is_fine() -> None:
+    """Siblings (/home/jovyan/ws1 and /home/jovyan/data/x) and one mount path a prefix of
+    another's without being its parent (/home/jovyan/data vs /home/jovyan/data-2) do not nest."""
+    ws = workspace(additional=extra("/home/jovyan/data-2"))
+    plan = plan_storage(ws, [datasource("census")], S)
+    assert [m.mount_path for m in plan.mounts] == [
+        "/home/jovyan/ws1",
+        "/home/jovyan/data-2",
+        "/home/jovyan/data/census",
+    ]
+    ws = workspace(
+        "d", additional=[{"mountPath": "/home/jovyan/dat", "persistentVolumeClaim": "x"}]
+    )
+    assert plan_storage(ws, [datasource("census")], S).mounts
 
 
 def test_a_claim_both_read_only_and_writable_is_refused() -> None:
@@ -450,7 +506,7 @@ def test_parse_selector_refuses_what_it_does_not_support(text: str) -> None:
             "(PVC 'b')",
         ),
         (  # additional storage vs a data source
-            [{"mountPath": "/data/census", "persistentVolumeClaim": "extra"}],
+            [{"mountPath": "/home/jovyan/data/census", "persistentVolumeClaim": "extra"}],
             ["census"],
             S,
             "additional storage of workspace 'ws1' (PVC 'extra')",
@@ -651,7 +707,7 @@ def test_apply_plan_keeps_admin_volumes() -> None:
     assert mount_names(out, "sidecar") == ["home"]
     assert container(out)["volumeMounts"][-1] == {
         "name": "lscsde-datasource-census",
-        "mountPath": "/data/census",
+        "mountPath": "/home/jovyan/data/census",
         "readOnly": True,
     }
 
@@ -703,7 +759,7 @@ CERTS = "KubeSpawner's volume 'jupyterhub-internal-certs'"
     [
         ("/home/jovyan/ws1", S, ADMINS, "the storage of workspace 'ws1'"),
         ("/home/jovyan/ws1/", S, ADMINS, "the storage of workspace 'ws1'"),
-        ("/data/census", S, ADMINS, "data source 'census'"),
+        ("/home/jovyan/data/census", S, ADMINS, "data source 'census'"),
         (None, StorageSettings(datasource_mount_template="/etc/jupyterhub/ssl"), CERTS,
          "data source 'census'"),
     ],
@@ -778,7 +834,7 @@ async def test_the_api_server_accepts_the_planned_pod(kube_client: ApiClient, ke
     # The server really checks: the same pod with a mount path used twice is refused.
     broken = copy.deepcopy(pod)
     container(broken)["volumeMounts"].append(
-        {"name": plan.mounts[0].volume, "mountPath": "/data/census"}
+        {"name": plan.mounts[0].volume, "mountPath": "/home/jovyan/data/census"}
     )
     with pytest.raises(ApiException) as err:
         await core.create_namespaced_pod("default", cast(Any, broken))

@@ -59,6 +59,26 @@ async def test_a_second_apply_refreshes_dates_and_keeps_status_and_changes(
     assert rules == [("groups", "EQUALS", "cardiac-team")]
 
 
+async def test_applying_to_an_older_demo_removes_the_retired_default_uri(
+    kube_client: ApiClient,
+) -> None:
+    """Earlier samples set defaultUri "/lab" on every workspace; a merge patch would keep it, so
+    the servers of an old demo's cluster would not open in their workspace's folder."""
+    await apply_crds(kube_client)
+    old = next(o for o in sample(TODAY).objects if o["metadata"]["name"] == "cardiac-imaging")
+    old["spec"]["jupyterWorkspace"]["defaultUri"] = "/lab"
+    await client.CustomObjectsApi(kube_client).create_namespaced_custom_object(
+        "xlscsde.nhs.uk", "v1", NAMESPACE, "analyticsworkspaces", old
+    )
+    await apply_sample(kube_client, TODAY)
+    jupyter = (await workspace(kube_client, "cardiac-imaging"))["spec"]["jupyterWorkspace"]
+    assert "defaultUri" not in jupyter
+    assert jupyter["image"] == old["spec"]["jupyterWorkspace"]["image"]  # the rest stays
+    assert all(
+        "defaultUri" not in o["spec"].get("jupyterWorkspace", {}) for o in sample(TODAY).objects
+    )
+
+
 def claim_binding(name: str, operator: str) -> dict[str, Any]:
     claims = [claim("groups", operator, "cardiac-team")]
     return binding(

@@ -9,7 +9,9 @@ from jupyterhub.app import JupyterHub
 from lscsde_demo.auth import DemoAuthenticator
 from lscsde_demo.runner import CONFIG_FILE
 from lscsde_demo.sample import GROUPS, USERS
+from lscsde_spawner.hub_pages import TEMPLATE_VAR, running_servers
 from lscsde_spawner.spawner import WorkspaceSpawner
+from lscsde_spawner.templating import HUB_TEMPLATE_DIR
 
 
 async def login(auth: DemoAuthenticator, username: str, password: str) -> Any:
@@ -39,10 +41,19 @@ def test_the_config_file_sets_up_the_workspace_spawner_for_the_embedded_cluster(
     assert spawner.cmd == ["jupyterhub-singleuser"]
     assert (spawner.uid, spawner.gid, spawner.fs_gid) == (1000, 100, 100)
     assert spawner.working_dir == "/home/jovyan"
-    assert spawner.default_url == "/lab"
+    # No default_url: a server opens in its workspace's folder (workspace_default_url).
+    assert "default_url" not in spawner and "workspace_default_url" not in c.WorkspaceSpawner
     assert spawner.start_timeout >= 60 and spawner.http_timeout >= 60
     # Relative paths: the runner starts the hub in DATA_DIR/hub, so state survives re-runs.
     assert c.JupyterHub.db_url == "sqlite:///jupyterhub.sqlite"
+
+
+def test_the_config_file_shows_running_workspaces_on_the_home_page() -> None:
+    hub = JupyterHub()
+    hub.load_config_file(str(CONFIG_FILE))
+    configured = JupyterHub(config=hub.config)
+    assert configured.template_paths[0] == HUB_TEMPLATE_DIR
+    assert configured.template_vars == {TEMPLATE_VAR: running_servers}
 
 
 def test_the_config_file_creates_the_cardiac_team_group_with_dave() -> None:

@@ -3,8 +3,10 @@
 The real `lscsde-demo` runs as a subprocess with the process runtime, so each server is
 a real jupyterhub-singleuser with JupyterLab. Alice and Bob share a workspace: a file Alice
 saves through JupyterLab lands in the workspace's volume and Bob sees it in his file browser.
-Carol has no workspace and no Start button. Alice's spawn page is saved as a screenshot in
-test-output/.
+Carol has no workspace and no Start button. Alice's JupyterLab opens in her workspace's folder,
+shows the data sources under data/, opens a CSV from one in place and cannot save into it; the
+hub's home page says which workspace her server is in and for how many more days. Screenshots
+go to test-output/.
 
 Skipped only when /usr/bin/chromium is missing outside CI; in CI a missing browser fails.
 Playwright never downloads a browser here: it drives the system Chromium (executable_path), and
@@ -26,6 +28,7 @@ import pytest
 
 from kubesim import LocalCluster
 from lscsde_demo.sample import NAMESPACE, OFFERED, PASSWORD, SHARED_WORKSPACE
+from lscsde_demo.seed import REPORTS
 from tests.support.demorun import DemoRun, free_port, get_json
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,6 +134,35 @@ def test_carol_has_no_workspaces_and_no_start_button(browser: Browser, demo: Dem
     page.context.close()
 
 
+def test_alice_manages_bob_from_the_workspaces_page(browser: Browser, demo: DemoRun) -> None:
+    """alice is the admin of Diabetes outcomes: from /services/workspaces/ she makes bob a
+    viewer (he sees it on his own page), then a member again (as the later tests need him)."""
+    page = log_in(browser, demo, "alice")
+    page.goto(f"{demo.url}/services/workspaces/")  # OAuth with the hub, and back
+    mine = page.locator(f'#my-workspaces tr[data-workspace="{SHARED_WORKSPACE}"]')
+    expect(mine).to_contain_text("admin")
+    mine.get_by_role("link", name="Manage").click()
+    bob_row = page.locator('#members tr.lscsde-member[data-username="bob"]')
+    expect(bob_row).to_contain_text("Statistician")
+    for level in ("viewer", "member"):
+        bob_row.locator('select[name="accessLevel"]').select_option(level)
+        bob_row.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash-ok")).to_have_text("Changed bob.")
+        expect(bob_row.locator(".level")).to_have_text(level)
+        if level == "viewer":
+            bob = log_in(browser, demo, "bob")
+            bob.goto(f"{demo.url}/services/workspaces/")
+            expect(bob.locator(f'tr[data-workspace="{SHARED_WORKSPACE}"]')).to_contain_text(
+                "viewer"
+            )
+            bob.context.close()
+    events = page.locator('#events tr[data-type="MemberChanged"]')
+    expect(events.first).to_contain_text("alice changed bob")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "demo-alice-workspaces-page.png"), full_page=True)
+    page.context.close()
+
+
 def start_workspace(page: Page, demo: DemoRun, user: str, workspace: str) -> None:
     """Choose `workspace` on the spawn form, press Start and wait for JupyterLab's shell."""
     open_spawn_page(page, demo)
@@ -212,6 +244,92 @@ def assert_pod_runs_jupyter_with_its_workspace(demo: DemoRun, user: str, workspa
     # The container's output is the real server's: JupyterLab was loaded.
     log = demo.kube_get_text(f"/api/v1/namespaces/{NAMESPACE}/pods/{pod['metadata']['name']}/log")
     assert "jupyterlab" in log.lower(), log[-2000:]
+
+
+def listing(page: Page) -> set[str]:
+    """The names the file browser lists now."""
+    return set(page.locator(".jp-DirListing-item .jp-DirListing-itemText").all_inner_texts())
+
+
+def open_in_file_browser(page: Page, name: str, then: set[str]) -> None:
+    """Double-click the folder `name` in the file browser and wait until it lists `then`."""
+    exact = page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
+    page.locator(".jp-DirListing-item", has=exact).dblclick()
+    expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(name)
+    page.wait_for_function(
+        "n => document.querySelectorAll('.jp-DirListing-item').length === n", arg=len(then)
+    )
+    assert listing(page) == then
+
+
+def test_alice_finds_her_workspace_and_data_and_cannot_write_the_data(
+    browser: Browser, demo: DemoRun
+) -> None:
+    page = log_in(browser, demo, "alice")
+    # A named server: her default server is the next test's.
+    page.goto(f"{demo.url}/hub/spawn/alice/cardiac")
+    radio = page.locator('#spawn_form input[name="profile"][value="cardiac-imaging"]')
+    page.locator(f'label[for="{radio.get_attribute("id")}"]').click()
+    page.get_by_role("button", name="Start").click()
+    # JupyterLab opens in the workspace's folder (the workspace sets no defaultUri).
+    page.wait_for_url(re.compile(r"/user/alice/cardiac/lab/tree/cardiac-imaging"), timeout=START_MS)
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=START_MS)
+    crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs")
+    expect(crumbs).to_contain_text("cardiac-imaging")
+
+    # One level up, the home directory: the workspace's folder, and the data beside it.
+    page.locator(".jp-FileBrowser .jp-BreadCrumbs-home").click()
+    expect(page.locator(".jp-DirListing-item", has_text="data")).to_be_visible()
+    assert listing(page) == {"cardiac-imaging", "data"}
+    open_in_file_browser(page, "data", {"echocardiograms", "hospital-episodes"})
+    open_in_file_browser(page, "echocardiograms", {"README.md", "reports.csv"})
+    page.screenshot(path=str(SCREENSHOTS / "demo-alice-data-folder.png"))
+
+    # The CSV opens in place: its text, as the data source holds it.
+    page.locator(".jp-DirListing-item", has_text="reports.csv").click(button="right")
+    page.locator(".lm-Menu-itemLabel:visible", has_text=re.compile("^Open With$")).hover()
+    page.locator(".lm-Menu-itemLabel:visible", has_text=re.compile("^Editor$")).click()
+    editor = page.locator(".jp-FileEditor .cm-content").last
+    expect(editor).to_contain_text("study_id,patient,ejection_fraction,finding")
+    expect(page.get_by_text("file is read-only").first).to_be_visible()  # JupyterLab's label
+
+    # Saving into the data source fails: Save is refused, and Save As is refused by the kernel.
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("S9999,P9999,99,edited by alice\n")
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text(re.compile("reports.csv is read-only")).first).to_be_visible()
+    page.keyboard.press("Control+Shift+s")
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("input").fill("data/echocardiograms/reports-edited.csv")
+    dialog.locator(".jp-mod-accept").click()
+    error = page.locator(".jp-Dialog", has_text="File Save Error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Read-only file system")
+    page.screenshot(path=str(SCREENSHOTS / "demo-alice-data-read-only.png"))
+    error.locator(".jp-mod-accept, .jp-mod-reject").first.click()
+
+    # On disk: the data source's files as seeded, nothing added; nothing in the workspace's PVC.
+    data = volume_dir(demo, "datasource-echocardiograms")
+    assert (data / "reports.csv").read_text() == REPORTS
+    assert sorted(p.name for p in data.iterdir()) == ["README.md", "reports.csv"]
+    assert list(volume_dir(demo, "workspace-cardiac-imaging").iterdir()) == []
+    mounts = {
+        m["mountPath"]: m for m in user_pod(demo, "alice")["spec"]["containers"][0]["volumeMounts"]
+    }
+    assert mounts["/home/jovyan/data/echocardiograms"]["readOnly"] is True
+
+    # The hub's home page: the server, its workspace and the days left (the sample's 5).
+    page.goto(f"{demo.url}/hub/home")
+    running = page.locator("#lscsde-running")
+    expect(running).to_contain_text("Server cardiac in workspace Cardiac imaging")
+    expect(running).to_contain_text("(5 days left)")
+    page.screenshot(path=str(SCREENSHOTS / "demo-alice-home-page.png"), full_page=True)
+    # Stop it from there, as a user would, so the next test starts from a quiet machine.
+    page.locator("#stop-cardiac").click()
+    expect(page.locator("#start-cardiac")).to_be_visible(timeout=START_MS)
+    page.context.close()
 
 
 def test_a_file_alice_saves_in_the_shared_workspace_reaches_bob(

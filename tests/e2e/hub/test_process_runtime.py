@@ -3,7 +3,7 @@ embedded cluster's process runtime running `jupyterhub-singleuser` for each pod.
 
 What is checked is what a user gets: a Jupyter server reached through the Hub's proxy, whose
 files in the workspace directory are the workspace PVC's directory, shared between users, and
-whose data source is read-only.
+whose data source is a read-only folder under data/ in its file browser.
 """
 
 from __future__ import annotations
@@ -81,6 +81,19 @@ async def test_real_servers_share_the_workspace_and_cannot_write_data(
     await bind(kube_client, "alice-shared", "shared", "alice")
     await bind(kube_client, "bob-shared", "shared", "bob")
     await datasource(kube_client, "census", "shared", type="files")
+    census_pvc = await client.CoreV1Api(kube_client).read_namespaced_persistent_volume_claim(
+        "datasource-census", NAMESPACE
+    )
+    for _ in range(100):  # the claim binds a moment after it is created
+        if census_pvc.spec.volume_name:
+            break
+        await asyncio.sleep(0.05)
+        census_pvc = await client.CoreV1Api(kube_client).read_namespaced_persistent_volume_claim(
+            "datasource-census", NAMESPACE
+        )
+    census = claims_dir(local_cluster) / census_pvc.spec.volume_name / "counts.csv"
+    census.parent.mkdir(parents=True, exist_ok=True)
+    census.write_text("region,count\nnorth,3\n")
     hub = await start_hub(
         hub_factory, uid=1000, gid=100, fs_gid=100, working_dir="/home/jovyan", start_timeout=60
     )
@@ -117,13 +130,41 @@ async def test_real_servers_share_the_workspace_and_cannot_write_data(
     assert isinstance(runtime, ProcessRuntime)
     server_pid = server_pids(runtime, "alice")[0]
     mounts = mountinfo(server_pid)
-    data = [m for m in mounts if m.split()[4].endswith("/data/census")]
+    data = [m for m in mounts if m.split()[4].endswith("/home/jovyan/data/census")]
     home = [m for m in mounts if m.split()[4].endswith("/home/jovyan/shared")]
     if runtime.isolation == "namespace":
-        assert len(data) == 1 and "ro" in data[0].split()[5].split(","), data
-        assert len(home) == 1 and "rw" in home[0].split()[5].split(","), home
+        # Each mount may be listed under the host's path to the pod's root and under the
+        # container's own: every listing must agree.
+        assert data and all("ro" in m.split()[5].split(",") for m in data), data
+        assert home and all("rw" in m.split()[5].split(",") for m in home), home
     else:
         assert not data, "links mode has no mounts"
+
+    # The server's own file browser (its contents API) shows the data under data/, beside the
+    # workspace's folder; a data file opens in place, and is read-only where the kernel says so.
+    status, root = await contents(hub, "alice", "")
+    assert status == 200, root
+    assert {(c["name"], c["type"]) for c in root["content"]} >= {
+        ("shared", "directory"), ("data", "directory")
+    }  # fmt: skip
+    status, folder = await contents(hub, "alice", "data")
+    assert [c["name"] for c in folder["content"]] == ["census"]
+    status, body = await contents(hub, "alice", "data/census/counts.csv")
+    assert (status, body.get("content")) == (200, "region,count\nnorth,3\n"), body
+    status, body = await contents(
+        hub, "alice", "data/census/counts.csv", "PUT",
+        json={"type": "file", "format": "text", "content": "changed"},
+    )  # fmt: skip
+    if runtime.isolation == "namespace":
+        # The server asks the kernel (access(2) answers EROFS), so it refuses the save itself.
+        assert (status, body.get("message")) == (
+            403, "Permission denied: data/census/counts.csv"
+        ), body  # fmt: skip
+        status, model = await contents(hub, "alice", "data/census/counts.csv?content=0")
+        assert model["writable"] is False, model
+    assert census.read_text() == "region,count\nnorth,3\n"  # never changed on disk either way
+    # Nothing reached the workspace's PVC but what alice saved there.
+    assert sorted(p.name for p in on_disk.parent.iterdir()) == ["notes.txt"]
 
     # Stopping Alice's server ends its process: the pod goes, and so does its port.
     async with hub.http.delete(hub.url("hub/api/users/alice/server"), headers=hub.headers) as r:

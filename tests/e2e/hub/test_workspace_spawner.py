@@ -43,7 +43,7 @@ FULL = {
     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     "nodeSelector": {"accelerator": "nvidia-t4"},
     "extraLabels": {"project": "diabetes"},
-    "defaultUri": "/lab/tree/ws1",
+    "defaultUri": "/lab/tree/ws1/analysis.ipynb",  # wins over the workspace folder
     "additionalStorage": [
         {
             "mountPath": "/mnt/shared",
@@ -74,11 +74,11 @@ async def test_rest_start_builds_workspace_pod_and_storage(
     assert pod.spec.node_selector == {"accelerator": "nvidia-t4"}
     assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
     assert c.resources.limits["nvidia.com/gpu"] == "1"
-    assert hub.user("alice").spawner.default_url == "/lab/tree/ws1"
+    assert hub.user("alice").spawner.default_url == "/lab/tree/ws1/analysis.ipynb"
     mounts = {m.mount_path: m for m in c.volume_mounts}
     assert "/home/jovyan/ws1" in mounts
     assert "/mnt/shared" in mounts
-    assert mounts["/data/hes"].read_only is True
+    assert mounts["/home/jovyan/data/hes"].read_only is True
     claims = {
         v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim
     }
@@ -279,7 +279,8 @@ async def test_second_start_forgets_previous_workspace_settings(
     assert "project" not in pod.metadata.labels
     assert not pod.spec.node_selector
     assert "nvidia.com/gpu" not in (pod.spec.containers[0].resources.limits or {})
-    assert hub.user("alice").spawner.default_url != "/lab/tree/ws1"
+    # No defaultUri: the workspace's folder (workspace_default_url), not the first's URL.
+    assert hub.user("alice").spawner.default_url == "/lab/tree/plain"
     mounts = [m.mount_path for m in pod.spec.containers[0].volume_mounts]
     assert "/home/jovyan/plain" in mounts and "/home/jovyan/big" not in mounts
 

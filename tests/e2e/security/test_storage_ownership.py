@@ -138,7 +138,7 @@ async def test_a_datasource_pvc_needs_its_own_label_and_is_mounted_read_only(
     await hub.wait_ready("alice")
     pod = await client.CoreV1Api(kube_client).read_namespaced_pod("jupyter-alice", NAMESPACE)
     [c] = pod.spec.containers
-    mount = next(m for m in c.volume_mounts if m.mount_path == "/data/census")
+    mount = next(m for m in c.volume_mounts if m.mount_path == "/home/jovyan/data/census")
     volume = next(v for v in pod.spec.volumes if v.name == mount.name)
     assert mount.read_only is True and volume.persistent_volume_claim.read_only is True
 

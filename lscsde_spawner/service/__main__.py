@@ -1,0 +1,7 @@
+"""``python -m lscsde_spawner.service``: the workspaces service, as the hub starts it."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())
