@@ -93,8 +93,9 @@ class AdminPolicySettings(LoggingConfigurable):
         config=True,
         help="""Exact paths where workspace storage is never mounted; paths below them are
         fine. Default: /, /home, /home/jovyan, /tmp and /data, whose contents (the home
-        directory, the data-source mounts) a mount there would hide; /home/jovyan/<workspace>
-        and /data/<source> stay available.""",
+        directory with the data sources' folder, or data sources an older template mounts
+        under /data) a mount there would hide; /home/jovyan/<workspace> stays available.
+        Storage nested with a data source's mount is refused in any case.""",
     )
 
     @validate(*POLICY_SETTINGS)
