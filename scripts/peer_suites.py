@@ -12,6 +12,12 @@ Suites known (name=checkout):
 - kubernetes_asyncio: tomplus/kubernetes_asyncio, `kubernetes_asyncio/e2e_test/`;
 - kubernetes: kubernetes-client/python, `kubernetes/e2e_test/`.
 
+All three suites exec into pods (and forward ports to servers running in them), so their
+clusters run the `process` runtime (each container's command a local process), allowed only the
+commands those suites' pods and execs name; kubesim's default elsewhere stays `stub`.
+The host's programs play every image: the kubespawner suite's hub pods need JupyterHub's
+`configurable-http-proxy` on PATH (this repo's node_modules/.bin is added when present).
+
 Writes the counts and every failing test's id to `.peer/results.json` and prints a table.
 """
 
@@ -23,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 import xml.etree.ElementTree as ET
@@ -38,16 +45,43 @@ class Suite:
     tests: str  # the test folder, relative to the checkout
     installs: tuple[str, ...]  # pip arguments; {path} is the checkout
     pytest_args: tuple[str, ...] = ()
+    kubesim_args: tuple[str, ...] = ()  # how its cluster is started
+
+
+def process_runtime(*commands: str) -> tuple[str, ...]:
+    """kubesim arguments: the process runtime, allowed to run these commands (and no other)."""
+    return ("--runtime", "process", *(a for c in commands for a in ("--allow-command", c)))
 
 
 SUITES = {
     # Its pytest-asyncio pin (<0.23) needs a pytest older than 8; kubernetes 35 and later
     # serialise kubernetes_asyncio's models differently, which its object tests compare.
-    "kubespawner": Suite("tests", ("-e", "{path}[test]", "pytest<8", "kubernetes<35")),
-    "kubernetes_asyncio": Suite(
-        "kubernetes_asyncio/e2e_test", ("-e", "{path}", "pytest", "pytest-asyncio")
+    # Pods: the hub (`jupyterhub -f ...`), single-user servers, and the exec pod (`/bin/sh -c
+    # "while true; do sleep 5; done"`), into which the tests exec `python3 -c ...`.
+    "kubespawner": Suite(
+        "tests",
+        # jupyterlab: what the single-user image brings (its / redirects to /lab, which the
+        # tests expect), for the single-user servers jupyterhub-singleuser runs. JupyterHub 5:
+        # its ssl_app fixture calls init_internal_ssl() outside an event loop, which 6 refuses.
+        ("-e", "{path}[test]", "pytest<8", "kubernetes<35", "jupyterlab", "jupyterhub<6"),
+        kubesim_args=process_runtime("jupyterhub", "jupyterhub-singleuser", "python3", "sh"),
     ),
-    "kubernetes": Suite("kubernetes/e2e_test", ("-e", "{path}", "pytest")),
+    # Pods: busybox `/bin/sh -c ...` (a loop, a Job's `sleep 5`) and nginx; execs: /bin/sh and
+    # uptime through its WsApiClient (test_client.py).
+    "kubernetes_asyncio": Suite(
+        "kubernetes_asyncio/e2e_test",
+        ("-e", "{path}", "pytest", "pytest-asyncio"),
+        kubesim_args=process_runtime("sh", "uptime"),
+    ),
+    # Pods: busybox `/bin/sh -c ...` loops and `python -u port-server.py`; execs: /bin/sh, ls,
+    # date, uptime, true, false (test_client.py); nginx needs no command (a stand-in plays it).
+    "kubernetes": Suite(
+        "kubernetes/e2e_test",
+        ("-e", "{path}", "pytest"),
+        kubesim_args=process_runtime(
+            "sh", "ls", "date", "uptime", "true", "false", "cat", "python", "python3"
+        ),
+    ),
 }
 
 
@@ -82,22 +116,38 @@ def environment(name: str, suite: Suite, path: Path) -> Path:
 class Cluster:
     """`kubesim` in a child process, serving until closed."""
 
-    def __init__(self, env_dir: Path, state: Path) -> None:
+    def __init__(
+        self, env_dir: Path, state: Path, args: tuple[str, ...] = (), log: Path | None = None
+    ) -> None:
         self.kubeconfig = state / "kubeconfig"
+        path = os.environ.get("PATH", os.defpath)
+        node_bin = REPO / "node_modules" / ".bin"  # configurable-http-proxy, for hub pods
+        if node_bin.is_dir():
+            path = os.pathsep.join([str(node_bin), path])
         self.proc = subprocess.Popen(
             [str(env_dir / "bin" / "kubesim"), "--data-dir", str(state / "cluster"),
-             "--kubeconfig", str(self.kubeconfig)],
+             "--kubeconfig", str(self.kubeconfig), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PATH": path},
         )  # fmt: skip
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 60
         for line in self.proc.stdout:
             if "serving at" in line:
+                # Keep reading what it says (to `log`), or a full pipe would stop it.
+                threading.Thread(target=self._drain, args=(log,), daemon=True).start()
                 return
             if time.monotonic() > deadline:
                 break
         self.close()
         raise RuntimeError("kubesim did not start")
+
+    def _drain(self, log: Path | None) -> None:
+        assert self.proc.stdout is not None
+        with open(log or os.devnull, "w") as out:
+            for line in self.proc.stdout:
+                out.write(line)
+                out.flush()
 
     def close(self) -> None:
         self.proc.terminate()
@@ -120,7 +170,7 @@ def run_suite(name: str, path: Path, timeout: float) -> Result:
     env_dir = environment(name, suite, path)
     with tempfile.TemporaryDirectory(prefix=f"peer-{name}-") as tmp:
         state = Path(tmp)
-        cluster = Cluster(env_dir, state)
+        cluster = Cluster(env_dir, state, suite.kubesim_args, log=WORK / f"{name}-kubesim.log")
         report = state / "junit.xml"
         started = time.monotonic()
         try:

@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-command",
         action="append",
         metavar="NAME",
-        help="a command the process runtime may run, looked up on PATH; repeat for more "
-        "(default: jupyterhub-singleuser)",
+        help="a command the process runtime may run (a container's or an exec's first "
+        "argument), looked up on PATH; repeat for more (default: jupyterhub-singleuser)",
     )
     return parser
 

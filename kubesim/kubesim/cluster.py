@@ -32,6 +32,8 @@ from kubesim.apiserver.server import ApiServer
 from kubesim.apiserver.store import Store
 from kubesim.apiserver.tls import ServingCertificate, make_serving_certificate
 from kubesim.node.kubelet import Kubelet
+from kubesim.node.streams import KubeletStreams
+from kubesim.node.workloads import ControllerManager
 from kubesim.registry.resources import Registry
 from kubesim.runtimes.base import ContainerRuntime
 from kubesim.runtimes.process import DEFAULT_COMMANDS, ProcessRuntime
@@ -104,6 +106,10 @@ class LocalCluster:
     their bindings grant. With `auth=False` no token is needed and every request is allowed.
     With a `data_dir`, the admin token and the ServiceAccount signing key survive restarts.
 
+    The workload controllers of kube-controller-manager (Deployments, ReplicaSets, StatefulSets,
+    DaemonSets, Jobs, CronJobs, ReplicationControllers: node/workloads.py) run unless
+    `controllers=False`.
+
     The API is served over plain HTTP at `c.url` and, with access control, over HTTPS at
     `c.secure_url` (`secure_port`), which the kubeconfig names: client-go (kubectl) sends a
     token only over TLS. Its CA is new at every start (`c.tls`; in the kubeconfig).
@@ -125,6 +131,7 @@ class LocalCluster:
         isolation: str = "auto",
         auth: bool = True,
         secure_port: int = 0,
+        controllers: bool = True,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
@@ -151,6 +158,8 @@ class LocalCluster:
         self.api: Api | None = None
         self.server: ApiServer | None = None
         self.kubelet: Kubelet | None = None
+        self.with_controllers = controllers
+        self.controllers: ControllerManager | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -174,6 +183,7 @@ class LocalCluster:
         self.server = ApiServer(
             self.api,
             logs=self.kubelet,
+            streams=KubeletStreams(self.kubelet) if self.kubelet is not None else None,
             faults=self.faults,
             requests=self.requests,
             bookmark_interval=self.bookmark_interval,
@@ -204,6 +214,10 @@ class LocalCluster:
             self.secure_url = f"https://{self.host}:{self.secure_port}"
         if self.kubelet is not None:
             await self.kubelet.start()
+        if self.with_controllers:
+            # kube-controller-manager's workload controllers (node/workloads.py)
+            self.controllers = ControllerManager(self.api)
+            await self.controllers.start()
         self._write_kubeconfig()
 
     def _access_control(self, store: Store) -> AccessControl:
@@ -244,6 +258,8 @@ class LocalCluster:
         )
 
     async def stop_here(self) -> None:
+        if self.controllers is not None:
+            await self.controllers.stop()
         if self.kubelet is not None:
             await self.kubelet.stop()
         if self.api is not None:

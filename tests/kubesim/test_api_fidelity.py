@@ -17,11 +17,12 @@ from tests.support.kube import expect_status
 from tests.support.sample_crds import GROUP, WIDGET_CRD, widget
 
 MERGE: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
-# metav1.Status and StatusDetails as encoding/json writes them: struct field order.
+# metav1.Status and StatusDetails as encoding/json writes them: struct field order, and the
+# newline json.Encoder.Encode ends every document with.
 STATUS_KEYS = ["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"]
 RV_ON_CREATE = (
     '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
-    '"message":"resourceVersion should not be set on objects to be created","code":500}'
+    '"message":"resourceVersion should not be set on objects to be created","code":500}\n'
 )
 
 
@@ -66,7 +67,7 @@ async def test_status_bodies_are_written_in_go_field_order(kube_client: ApiClien
         404,
         '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
         '"message":"configmaps \\"nope\\" not found","reason":"NotFound",'
-        '"details":{"name":"nope","kind":"configmaps"},"code":404}',
+        '"details":{"name":"nope","kind":"configmaps"},"code":404}\n',
     )
     bad: Any = {"metadata": {"name": "Bad_Name"}}
     code, text = await failure(v1.create_namespaced_config_map("default", bad))
@@ -293,12 +294,11 @@ async def test_delete_answers_a_success_status_unless_the_kind_returns_the_objec
     deletions that only mark the object (finalizers, a grace period)."""
     v1 = client.CoreV1Api(kube_client)
     made = await v1.create_namespaced_config_map("default", cast(Any, {"metadata": {"name": "c"}}))
-    text = await (
-        await v1.delete_namespaced_config_map("c", "default", _preload_content=False)
-    ).text()
+    response: Any = await v1.delete_namespaced_config_map("c", "default", _preload_content=False)
+    text = await response.text()
     assert text == (
         '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",'
-        f'"details":{{"name":"c","kind":"configmaps","uid":"{made.metadata.uid}"}}}}'
+        f'"details":{{"name":"c","kind":"configmaps","uid":"{made.metadata.uid}"}}}}\n'
     )
     co = await install_widgets(kube_client)
     cr = await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))

@@ -131,9 +131,12 @@ def test_api_versions() -> None:
 
 # In the real server's order (the aggregator's group priorities).
 BUILTIN_GROUPS = [
+    "apiregistration.k8s.io",  # the aggregator's own group comes first
+    "apps",
     "events.k8s.io",
     "authentication.k8s.io",
     "authorization.k8s.io",
+    "batch",
     "rbac.authorization.k8s.io",
     "apiextensions.k8s.io",
 ]
@@ -297,6 +300,7 @@ def test_openapi_index_lists_every_group_version(registry: Registry) -> None:
     index = openapi.openapi_v3_index(registry)
     assert set(index["paths"]) == {
         "api", "apis", "api/v1", "apis/events.k8s.io/v1", "apis/apiextensions.k8s.io/v1",
+        "apis/apiregistration.k8s.io/v1", "apis/apps/v1", "apis/batch/v1",
         "apis/authentication.k8s.io/v1", "apis/authorization.k8s.io/v1",
         "apis/rbac.authorization.k8s.io/v1", f"apis/{GROUP}/v1", f"apis/{GROUP}/v1beta1",
     }  # fmt: skip

@@ -215,7 +215,9 @@ def test_name_rules_match_the_real_strategies() -> None:
         "serviceaccounts": "subdomain",
         "namespaces": "label",
         "nodes": "subdomain",
+        "statefulsets": "label",  # ValidateStatefulSetName: NameIsDNSLabel
         "customresourcedefinitions": "subdomain",
+        "apiservices": "path",  # and must be <version>.<group> (registry/apiservices.py)
         "roles": "path",
         "clusterroles": "path",
         "rolebindings": "path",

@@ -56,6 +56,11 @@ class WriteOptions:
     # Strict | Warn | Ignore (the API server's default is Warn).
     field_validation: str = "Warn"
     warnings: list[str] = field(default_factory=list)
+    # Who writes, for managedFields: the fieldManager parameter or the User-Agent's product.
+    manager: str = ""
+    # Server-side apply has worked out the managedFields already (apply.py).
+    applied: bool = False
+    managed_fields: list[dict[str, Any]] | None = None
 
 
 def decode_body(rt: ResourceType, body: Any) -> dict[str, Any]:

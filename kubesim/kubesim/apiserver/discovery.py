@@ -47,9 +47,11 @@ STATUS_VERBS = ["get", "patch", "update"]
 
 # Group priorities of the real API server (higher first); CRD groups get 1000 (crdregistration).
 _GROUP_PRIORITY = {
+    "apps": 17800,
     "events.k8s.io": 17750,
     "authentication.k8s.io": 17700,
     "authorization.k8s.io": 17600,
+    "batch": 17400,
     "rbac.authorization.k8s.io": 17000,
     "apiextensions.k8s.io": 16700,
 }
@@ -148,7 +150,9 @@ def _group_entries(registry: Registry) -> list[tuple[str, list[str], bool]]:
 
     def order(entry: tuple[str, list[str], bool]) -> tuple[int, str]:
         group, versions, is_custom = entry
-        if is_custom:
+        if group == APIREGISTRATION:
+            priority = 20001  # above every APIService's: the aggregator lists its group first
+        elif is_custom:
             priority = _CRD_GROUP_PRIORITY
         else:
             priority = _GROUP_PRIORITY.get(group, _BUILTIN_DEFAULT_PRIORITY)
@@ -158,23 +162,67 @@ def _group_entries(registry: Registry) -> list[tuple[str, list[str], bool]]:
     return sorted(entries, key=order)
 
 
+# The aggregator's own group: listed first, having no APIService of its own (handler_apis.go).
+APIREGISTRATION = "apiregistration.k8s.io"
+
+
+def _apiservice_entries(apiservices: list[dict[str, Any]]) -> list[tuple[str, list[str], bool]]:
+    """The groups of /apis as the aggregator lists them from the APIServices (local and
+    remote alike; SortedByGroupAndVersion): its own group first, then by group priority
+    (highest first) and name; each group's versions by version priority, then kube-aware."""
+
+    def spec(svc: dict[str, Any]) -> dict[str, Any]:
+        value = svc.get("spec")
+        return value if isinstance(value, dict) else {}
+
+    ordered = sorted(
+        apiservices,
+        key=lambda s: (-(spec(s).get("groupPriorityMinimum") or 0), s["metadata"]["name"]),
+    )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for svc in ordered:
+        groups.setdefault(str(spec(svc).get("group") or ""), []).append(svc)
+    entries: list[tuple[str, list[str], bool]] = [(APIREGISTRATION, ["v1"], False)]
+    for group, members in groups.items():
+        if not group:  # the legacy core group is /api's
+            continue
+        members.sort(
+            key=lambda s: (
+                -(spec(s).get("versionPriority") or 0),
+                kube_version_key(str(spec(s).get("version") or "")),
+            )
+        )
+        versions = list(dict.fromkeys(str(spec(s).get("version") or "") for s in members))
+        if group != APIREGISTRATION:
+            entries.append((group, versions, False))
+    return entries
+
+
 def _group_doc(group: str, versions: list[str]) -> dict[str, Any]:
     gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
     return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
 
-def api_group_list(registry: Registry) -> dict[str, Any]:
-    """The body of GET /apis: every non-core group, built-in groups first."""
+def api_group_list(
+    registry: Registry, apiservices: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The body of GET /apis: every non-core group, built-in groups first; from the
+    APIServices when they are given, as the aggregator answers it."""
+    entries = _apiservice_entries(apiservices) if apiservices else _group_entries(registry)
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group_doc(g, versions) for g, versions, _ in _group_entries(registry)],
+        "groups": [_group_doc(g, versions) for g, versions, _ in entries],
     }
 
 
-def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
-    """The body of GET /apis/{group}, or None if no such group is served."""
-    for name, versions, _ in _group_entries(registry):
+def api_group(
+    registry: Registry, group: str, apiservices: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The body of GET /apis/{group}, or None if no such group is served. With APIServices,
+    the aggregator answers for the groups they name, and the API server for the rest."""
+    candidates = _apiservice_entries(apiservices) if apiservices else []
+    for name, versions, _ in [*candidates, *_group_entries(registry)]:
         if name == group:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(name, versions)}
     return None
@@ -208,6 +256,10 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         out.append(sub("status", STATUS_VERBS))
     if "log" in rt.subresources:
         out.append(sub("log", ["get"]))
+    for name, options in (("attach", "PodAttachOptions"), ("exec", "PodExecOptions"),
+                          ("portforward", "PodPortForwardOptions")):  # fmt: skip
+        if name in rt.subresources:
+            out.append(sub(name, ["create", "get"], kind=options))
     if "scale" in rt.subresources:
         out.append(sub("scale", STATUS_VERBS, group="autoscaling", version="v1", kind="Scale"))
     if "token" in rt.subresources:

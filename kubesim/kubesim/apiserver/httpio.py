@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
+from kubesim.apiserver import encoding
 from kubesim.apiserver.admission import WriteOptions
 from kubesim.apiserver.listing import ListOptions
 from kubesim.apiserver.selectors import FieldSelector, LabelSelector
@@ -154,7 +155,9 @@ def json_response(
     warnings: list[str] | None = None,
 ) -> web.Response:
     headers = {"Content-Type": content_type}
-    response = web.Response(body=deepjson.dumps(doc).encode(), status=status, headers=headers)
+    # The real server writes with json.Encoder.Encode, which ends the document with a newline.
+    body = encoding.dumps(doc).encode() + b"\n"  # (shared managedFields encoded once)
+    response = web.Response(body=body, status=status, headers=headers)
     for warning in warnings or ():
         # net.NewWarningHeader: the text is a quoted-string, its `"` and `\` escaped.
         text = warning.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")

@@ -182,6 +182,7 @@ _BUILTIN_FIELDS: dict[tuple[str, str], dict[str, Any]] = {
                                  "reason": _STR, "regarding": _OBJ, "related": _OBJ,
                                  "reportingController": _STR, "reportingInstance": _STR,
                                  "series": _OBJ, "type": _STR},
+    ("apps", "ControllerRevision"): {"data": _OBJ, "revision": _INT64},
     ("rbac.authorization.k8s.io", "Role"): {"rules": _array(_OBJ)},
     ("rbac.authorization.k8s.io", "ClusterRole"): {"aggregationRule": _OBJ,
                                                    "rules": _array(_OBJ)},

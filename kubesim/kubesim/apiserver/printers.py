@@ -12,6 +12,7 @@ from typing import Any
 
 from kubesim.apiserver.cells import Row, metadata, parse_time, since
 from kubesim.apiserver.printers_pod import pod_row
+from kubesim.apiserver.printers_workloads import PRINTERS as WORKLOAD_PRINTERS
 
 Printer = Callable[[dict[str, Any], datetime], Row]
 
@@ -238,6 +239,21 @@ _CLUSTER_ROLE_REF_DOC = (
 )
 
 
+def _apiservice(obj: dict[str, Any], now: datetime) -> Row:
+    """kube-aggregator's apiservice ConvertToTable: the service (or Local), and Available."""
+    meta, spec = metadata(obj), obj.get("spec") or {}
+    ref = spec.get("service")
+    service = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else "Local"
+    available = "Unknown"
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Available":
+            status, reason = cond.get("status", ""), cond.get("reason")
+            available = f"{status} ({reason})" if status != "True" and reason else status
+            break
+    age = since(meta.get("creationTimestamp"), now)
+    return [meta.get("name", ""), service, available, age], None
+
+
 def _created_at(obj: dict[str, Any], now: datetime) -> Row:
     """rest.defaultTableConvertor: the creation time as RFC 3339 in UTC, not as an age."""
     when = parse_time(metadata(obj).get("creationTimestamp"))
@@ -291,6 +307,12 @@ PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Printer]] = {
     ("", "services"): ([NAME_COLUMN, col("Type"), col("Cluster-IP"), col("External-IP"),
                         col("Port(s)"), AGE_COLUMN, col("Selector", priority=1)], _service),
     ("rbac.authorization.k8s.io", "rolebindings"): (_binding_columns(_ROLE_REF_DOC), _binding),
+    ("apiregistration.k8s.io", "apiservices"): (
+        [NAME_COLUMN,
+         col("Service", doc="The reference to the service that hosts this API endpoint."),
+         col("Available", doc="Whether this service is available."), AGE_COLUMN],
+        _apiservice),
     ("rbac.authorization.k8s.io", "clusterrolebindings"): (
         _binding_columns(_CLUSTER_ROLE_REF_DOC), _binding),
+    **WORKLOAD_PRINTERS,
 }  # fmt: skip

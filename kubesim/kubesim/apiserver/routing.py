@@ -14,6 +14,8 @@ from kubesim.registry.resources import Registry, ResourceType
 NAMESPACE_SUBRESOURCES = {"status", "finalize"}
 # Subresources created by a POST to them: serviceaccounts/<name>/token (a TokenRequest).
 CREATE_SUBRESOURCES = {"token"}
+# Connect subresources (pods/exec, attach, portforward): GET (a WebSocket) is get, POST create.
+CONNECT_SUBRESOURCES = {"exec", "attach", "portforward"}
 
 
 @dataclass
@@ -62,13 +64,15 @@ def request_verb(request: web.Request, t: Target) -> str:
     """The Kubernetes verb of a request on a resource, or the 405 a real server answers."""
     method = request.method
     if method in ("GET", "HEAD"):
+        if t.sub in CONNECT_SUBRESOURCES:
+            return "get"
         if t.name is None or t.sub == "log":
             if t.name is None and query_bool(request.query, "watch"):
                 return "watch"
             return "list" if t.name is None else "get"
         return "watch" if query_bool(request.query, "watch") else "get"
     if method == "POST":
-        if t.name is not None and t.sub not in CREATE_SUBRESOURCES:
+        if t.name is not None and t.sub not in CREATE_SUBRESOURCES | CONNECT_SUBRESOURCES:
             raise method_not_allowed()
         return "create"
     if method == "PUT":

@@ -11,14 +11,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.apiserver.admission import patch_decode_error
+from kubesim.apiserver.admission import WriteOptions, patch_decode_error
 from kubesim.apiserver.api import Api
-from kubesim.apiserver.patches import JSON_PATCH, MERGE_PATCH, apply_json_patch, apply_merge_patch
+from kubesim.apiserver.patches import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    apply_json_patch,
+    apply_merge_patch,
+)
+from kubesim.registry import workload_scale
 from kubesim.registry.errors import (
     ApiError,
     DecodeError,
     bad_request,
     go_quote,
+    invalid,
     unsupported_media_type,
 )
 from kubesim.registry.resources import ResourceType
@@ -30,7 +38,16 @@ INT32 = (-(2**31), 2**31 - 1)
 
 
 def _paths(rt: ResourceType) -> dict[str, Any]:
-    return rt.scale or {}
+    return rt.scale or ({} if rt.custom else workload_scale.PATHS)
+
+
+def _with_selector(rt: ResourceType, obj: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
+    """A built-in kind's Scale reports its selector (ScaleStatus.selector is omitempty)."""
+    if not rt.custom:
+        text = workload_scale.selector_text(rt.plural, obj)
+        if text:
+            scale["status"]["selector"] = text
+    return scale
 
 
 def _plain_error(err: Exception) -> ApiError:
@@ -40,9 +57,10 @@ def _plain_error(err: Exception) -> ApiError:
 
 def _scale(rt: ResourceType, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     try:
-        return scale_of(_paths(rt), obj)
+        scale, found = scale_of(_paths(rt), obj)
     except AccessorError as err:
         raise _plain_error(err) from None
+    return _with_selector(rt, obj, scale), found
 
 
 def get_scale(api: Api, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
@@ -114,8 +132,10 @@ def update_scale(
     name: str,
     body: Any,
     patch_type: str | None,
+    manager: str = "",
 ) -> dict[str, Any]:
-    """PUT (patch_type None) or PATCH a Scale; writes spec replicas back into the object."""
+    """PUT (patch_type None) or PATCH a Scale; writes spec replicas back into the object (as
+    `manager`'s update of the scale subresource)."""
     obj = api.get(rt, namespace, name)
     spec_path = _paths(rt).get("specReplicasPath") or ".spec.replicas"
     scale, found = _scale(rt, obj)
@@ -123,12 +143,14 @@ def update_scale(
         scale["spec"] = {"replicas": INVALID_SPEC_REPLICAS}
     if patch_type is None:
         new_scale = body
-    elif patch_type == MERGE_PATCH:
+    elif patch_type == MERGE_PATCH or (patch_type == STRATEGIC_PATCH and not rt.custom):
+        # A Scale has no lists, so a strategic merge patch of a built-in one merges as JSON.
         new_scale = apply_merge_patch(scale, body)
     elif patch_type == JSON_PATCH:
         new_scale = apply_json_patch(scale, body)
     else:
-        raise unsupported_media_type(patch_type, [JSON_PATCH, MERGE_PATCH])
+        accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_PATCH])
+        raise unsupported_media_type(patch_type, accepted)
     if not isinstance(new_scale, dict):
         raise bad_request("a Scale must be a JSON object")
     try:
@@ -139,6 +161,10 @@ def update_scale(
         raise patch_decode_error(body, new_scale, str(err), strategic=False) from None
     if replicas == INVALID_SPEC_REPLICAS:
         raise bad_request(f"the spec replicas field {go_quote(spec_path)} cannot be empty")
+    if not rt.custom:  # the built-in ScaleREST validates the Scale itself first
+        errors = workload_scale.scale_errors(replicas)
+        if errors:
+            raise invalid("Scale", "autoscaling", name, errors)
     updated = copy.deepcopy(obj)
     _set_nested(updated, spec_path, replicas)
     meta = new_scale.get("metadata")
@@ -146,8 +172,9 @@ def update_scale(
     if want_rv:
         # The client's resourceVersion is the write's precondition.
         updated["metadata"]["resourceVersion"] = want_rv
-    stored = api.update(rt, namespace, name, updated)
+    opts = WriteOptions(manager=manager)
+    stored = api.update(rt, namespace, name, updated, opts, subresource="scale")
     try:
-        return scale_of(_paths(rt), stored)[0]
+        return _with_selector(rt, stored, scale_of(_paths(rt), stored)[0])
     except AccessorError as err:
         raise bad_request(str(err)) from None

@@ -390,8 +390,12 @@ def _unsupported_field_message(field: str, resource: str) -> str:
 
 # Missing booleans read as Go's zero value, as the server's selectable-field sets print them.
 _BOOL_FIELDS = frozenset({"spec.hostNetwork", "spec.unschedulable"})
-# Fields not found at their own dotted path: events' "source" is source.component.
-_FIELD_PATHS = {"source": ("source", "component")}
+# Fields not found at their own dotted path: events' "source" is source.component, jobs'
+# "status.successful" is status.succeeded.
+_FIELD_PATHS = {"source": ("source", "component"), "status.successful": ("status", "succeeded")}
+# Integer fields selectable even when zero (and so omitted from the object): jobs'
+# status.successful, replica sets' and replication controllers' status.replicas.
+_COUNT_FIELDS = frozenset({"status.successful", "status.replicas"})
 # The two Event APIs name the same data differently; objects in either shape match either name.
 _EVENT_ALIASES = {
     "involvedObject": "regarding", "regarding": "involvedObject",
@@ -421,6 +425,8 @@ def field_value(obj: Mapping[str, Any], field: str) -> str:
         return value
     if isinstance(value, int | float):
         return str(value)
+    if field in _COUNT_FIELDS:
+        return "0"
     return "false" if field in _BOOL_FIELDS else ""
 
 

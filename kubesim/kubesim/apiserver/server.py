@@ -1,7 +1,8 @@
 """HTTP serving of the embedded Kubernetes API (aiohttp): dispatch of paths to the verbs.
 
 Routing is in routing.py, parameters and bodies in httpio.py, the verbs themselves in api.py;
-container logs come from a `LogSource` (logs.py) that the cluster passes in.
+container logs come from a `LogSource` (logs.py) and exec, attach and portforward from a
+`StreamSource` (streams.py, served by streaming.py) that the cluster passes in.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from kubesim.apiserver import discovery, openapi, protobuf, tables
+from kubesim.apiserver import aggregator, discovery, encoding, openapi, protobuf, tables
 from kubesim.apiserver.access import AccessControl
 from kubesim.apiserver.admission import WriteOptions
 from kubesim.apiserver.api import Api
+from kubesim.apiserver.apply import check_options, parse_config
 from kubesim.apiserver.authn import MASTERS
+from kubesim.apiserver.deletion import JOB_ORPHAN_WARNING, propagation_policy
 from kubesim.apiserver.escalation import BINDING_KINDS, ROLE_KINDS, check_grant
 from kubesim.apiserver.faults import Faults, RequestLog, RequestRecord, now
 from kubesim.apiserver.httpio import (
@@ -36,14 +39,22 @@ from kubesim.apiserver.httpio import (
     write_options,
 )
 from kubesim.apiserver.logs import LogSource, serve_logs
+from kubesim.apiserver.managed_fields import request_manager
 from kubesim.apiserver.patches import APPLY_PATCH
-from kubesim.apiserver.requestinfo import UserInfo, request_attributes
+from kubesim.apiserver.requestinfo import Attributes, UserInfo, request_attributes
 from kubesim.apiserver.routing import Target, request_verb, resolve
 from kubesim.apiserver.scale import get_scale, update_scale
 from kubesim.apiserver.selectors import LabelSelector
+from kubesim.apiserver.streaming import STREAM_SUBRESOURCES, serve_stream
+from kubesim.apiserver.streams import StreamSource
 from kubesim.apiserver.watch import WatchOptions, WatchStream
-from kubesim.registry import deepjson
-from kubesim.registry.errors import ApiError, method_not_allowed, resource_not_found
+from kubesim.registry.apiservices import KEY as APISERVICES_KEY
+from kubesim.registry.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    resource_not_found,
+)
 from kubesim.registry.resources import ResourceType
 
 log = logging.getLogger(__name__)
@@ -54,18 +65,27 @@ MAX_BODY = 3 * 1024 * 1024  # etcd's object limit is 1.5 MiB; leave room for a p
 USER_KEY = web.RequestKey("user", UserInfo)  # the user a request acts as
 RBAC_GROUP = "rbac.authorization.k8s.io"
 GRANTING = ROLE_KINDS + BINDING_KINDS  # the kinds a write of may escalate privileges
+# What the token and scale subresources read and write.
+TOKEN_REQUEST = ("authentication.k8s.io/v1", "TokenRequest")
+SCALE = ("autoscaling/v1", "Scale")
 
 
-async def read_any_body(request: web.Request) -> Any:
-    """A create/update body: JSON or YAML, or protobuf for the kinds kubectl's typed clients
-    send that way (protobuf.py)."""
+async def read_any_body(
+    request: web.Request, rt: ResourceType, expected: tuple[str, str] | None = None
+) -> Any:
+    """A create/update body for `rt` (or for an `expected` (apiVersion, kind), a subresource's):
+    JSON or YAML, or protobuf for a built-in kind (protobuf.py)."""
     if request.content_type == protobuf.PROTOBUF:
-        return protobuf.decode(await request.read())
+        api_version, kind = expected or (rt.api_version, rt.kind)
+        # A custom resource is JSON only, but its scale subresource is a typed Scale.
+        custom = rt.custom and expected is None
+        return protobuf.decode(await request.read(), api_version, kind, custom=custom)
     return await read_body(request)
 
 
 class ApiServer:
-    """The aiohttp application serving `api`; `logs` serves pods/log (None: no node).
+    """The aiohttp application serving `api`; `logs` serves pods/log and `streams` pods/exec,
+    pods/attach and pods/portforward (None: no node).
 
     `access` authenticates and authorizes every request (access.py); without one, the server
     runs without access control.
@@ -76,6 +96,7 @@ class ApiServer:
         api: Api,
         *,
         logs: LogSource | None = None,
+        streams: StreamSource | None = None,
         faults: Faults | None = None,
         requests: RequestLog | None = None,
         bookmark_interval: float = 60.0,
@@ -84,6 +105,7 @@ class ApiServer:
         self.api = api
         self.access = access or AccessControl(api.store, enforce=False)
         self.logs = logs
+        self.streams = streams
         self.faults = faults or Faults()
         self.requests = requests or RequestLog()
         self.bookmark_interval = bookmark_interval
@@ -110,6 +132,13 @@ class ApiServer:
             user = acting.name
             request[USER_KEY] = acting
             self.access.authorize(dataclasses.replace(info, user=acting))
+            if aggregator.proxied(self.api.store, request.path):
+                # An aggregated API's: the aggregator's proxy finds its service unavailable.
+                status = 503
+                return web.Response(
+                    status=503, text="service unavailable\n", content_type="text/plain",
+                    charset="utf-8", headers={"X-Content-Type-Options": "nosniff"},
+                )  # fmt: skip
             target = self.resolve(request.path)
             if target is not None:
                 verb = request_verb(request, target)
@@ -168,11 +197,11 @@ class ApiServer:
         elif path == "/api":
             doc = discovery.api_versions(self.address)
         elif path == "/apis":
-            doc = discovery.api_group_list(registry)
+            doc = discovery.api_group_list(registry, self.api.store.items(APISERVICES_KEY))
         elif path == "/api/v1":
             doc = discovery.api_resource_list(registry, "", "v1")
         elif len(parts) == 2 and parts[0] == "apis":
-            doc = discovery.api_group(registry, parts[1])
+            doc = discovery.api_group(registry, parts[1], self.api.store.items(APISERVICES_KEY))
         elif len(parts) == 3 and parts[0] == "apis":
             doc = discovery.api_resource_list(registry, parts[1], parts[2])
         elif path == "/openapi/v3":
@@ -196,7 +225,7 @@ class ApiServer:
         if t.rt.namespaced and t.namespace is None and verb not in ("list", "watch"):
             raise method_not_allowed()
         if t.rt.verbs == ("create",):  # the reviews: answered, never stored
-            body = await read_any_body(request) if verb == "create" else None
+            body = await read_any_body(request, t.rt) if verb == "create" else None
             doc = self.access.serve(
                 request[USER_KEY], t.rt.group, t.rt.plural, verb, t.namespace, body
             )
@@ -204,19 +233,29 @@ class ApiServer:
         if t.sub == "token":
             if verb != "create" or t.name is None or t.namespace is None:
                 raise method_not_allowed()
-            doc = self.access.token_request(t.namespace, t.name, await read_any_body(request))
+            body = await read_any_body(request, t.rt, TOKEN_REQUEST)
+            doc = self.access.token_request(t.namespace, t.name, body)
             return json_response(doc, status=201)
         if t.sub == "log":
             return await serve_logs(request, self.api, t, self.logs)
+        if t.sub in STREAM_SUBRESOURCES:
+            return await serve_stream(request, self.api, t, self.streams)
         if t.sub == "scale":
             assert t.name is not None
             if verb == "get":
                 return json_response(get_scale(api, t.rt, t.namespace, t.name))
             if verb in ("update", "patch"):
-                body = await read_body(request) if verb == "update" else await read_patch(request)
+                body = (
+                    await read_any_body(request, t.rt, SCALE)
+                    if verb == "update"
+                    else await read_patch(request)
+                )
+                manager = request_manager(
+                    verb, q.get("fieldManager", ""), request.headers.get("User-Agent", "")
+                )
                 scale = update_scale(
                     api, t.rt, t.namespace, t.name, body,
-                    request.content_type if verb == "patch" else None,
+                    request.content_type if verb == "patch" else None, manager,
                 )  # fmt: skip
                 return json_response(scale)
             raise method_not_allowed()
@@ -228,14 +267,17 @@ class ApiServer:
             assert t.name is not None
             return self._render(request, t.rt, api.get(t.rt, t.namespace, t.name))
         opts = write_options(q)
+        if verb in ("create", "update", "patch"):
+            user_agent = request.headers.get("User-Agent", "")
+            opts.manager = request_manager(verb, q.get("fieldManager", ""), user_agent)
         if verb == "create":
-            body = await read_any_body(request)
+            body = await read_any_body(request, t.rt)
             self._check_grant(request, t, lambda o: api.create(t.rt, t.namespace, body, o))
             obj = api.create(t.rt, t.namespace, body, opts)
             return json_response(obj, status=201, warnings=opts.warnings)
         if verb == "update":
             assert t.name is not None
-            name, body = t.name, await read_any_body(request)
+            name, body = t.name, await read_any_body(request, t.rt)
             self._check_grant(
                 request,
                 t,
@@ -245,13 +287,10 @@ class ApiServer:
             return json_response(obj, warnings=opts.warnings)
         if verb == "patch":
             assert t.name is not None
+            force = query_bool(q, "force") if "force" in q else None
+            check_options(q.get("fieldManager", ""), force, request.content_type == APPLY_PATCH)
             if request.content_type == APPLY_PATCH:
-                raise ApiError(
-                    415,
-                    "UnsupportedMediaType",
-                    "server-side apply (application/apply-patch+yaml) is not supported by the "
-                    "embedded API server; use client-side apply",
-                )
+                return await self._apply(request, t, opts, bool(force))
             patch, ctype, name = await read_patch(request), request.content_type, t.name
             self._check_grant(
                 request,
@@ -264,19 +303,63 @@ class ApiServer:
             return json_response(obj, warnings=opts.warnings)
         if verb in ("delete", "deletecollection"):
             options = await delete_options(request)
+            orphan_dependents = options.get("orphanDependents")
+            if "orphanDependents" in q:
+                orphan_dependents = query_bool(q, "orphanDependents")
             kwargs: dict[str, Any] = {
                 "grace_period": options.get("gracePeriodSeconds"),
                 "preconditions": options.get("preconditions"),
-                "propagation": options.get("propagationPolicy"),
+                "propagation": propagation_policy(
+                    t.rt, options.get("propagationPolicy"), orphan_dependents
+                ),
                 "dry_run": options.get("dryRun") == ["All"] or opts.dry_run,
             }
             if verb == "delete":
                 assert t.name is not None
-                return json_response(api.delete(t.rt, t.namespace, t.name, **kwargs))
+                if (t.rt.group, t.rt.plural) == ("batch", "jobs") and not (
+                    options.get("propagationPolicy") or isinstance(orphan_dependents, bool)
+                ):
+                    opts.warnings.append(JOB_ORPHAN_WARNING)
+                return json_response(
+                    api.delete(t.rt, t.namespace, t.name, **kwargs), warnings=opts.warnings
+                )
             return json_response(
                 api.delete_collection(t.rt, t.namespace, list_options(q, t.rt), **kwargs)
             )
         raise method_not_allowed()
+
+    async def _apply(
+        self, request: web.Request, t: Target, opts: WriteOptions, force: bool
+    ) -> web.Response:
+        """Server-side apply (apply.py); 201 when it creates the object."""
+        assert t.name is not None
+        api, name = self.api, t.name
+        try:
+            text = await request.text()
+        except UnicodeDecodeError:
+            raise bad_request("the request body is not valid UTF-8") from None
+        config = parse_config(text, opts.warnings, opts.field_validation)
+        key = t.namespace if t.rt.namespaced else None
+        if self.access.enforce and api.store.get(t.rt.storage_key, key, name) is None:
+            # An apply that creates needs the create verb too (patcher's createAuthorizer).
+            self.access.authorize(
+                Attributes(
+                    request[USER_KEY], "create", True, request.path, t.rt.group, t.rt.version,
+                    t.rt.plural, t.sub or "", t.namespace or "", name,
+                )
+            )  # fmt: skip
+        self._check_grant(
+            request,
+            t,
+            lambda o: api.apply(
+                t.rt, t.namespace, name, config, dataclasses.replace(o, manager=opts.manager),
+                force=force, subresource=t.sub,
+            )[0],
+        )  # fmt: skip
+        obj, created = api.apply(
+            t.rt, t.namespace, name, config, opts, force=force, subresource=t.sub
+        )
+        return json_response(obj, status=201 if created else 200, warnings=opts.warnings)
 
     def _check_grant(
         self,
@@ -347,7 +430,7 @@ class ApiServer:
                         include_columns=first,
                     )  # fmt: skip
                     first = False
-                await response.write(deepjson.dumps({"type": kind, "object": obj}).encode() + b"\n")
+                await response.write(encoding.dumps({"type": kind, "object": obj}).encode() + b"\n")
         except ConnectionResetError:
             pass  # the client left
         finally:

@@ -11,9 +11,10 @@ worker per pod re-reads the stored object and does what it needs now. A failure 
 the pod retried later; it never stops the node.
 
 Simplifications: one node that fits every pod (nodeSelector, affinity, taints and resources are
-not considered); PersistentVolumes are not served (controllers.py); no probes, so a running
-container is ready; init containers run inside `start_pod` and are not retried; Linux routes all
-of 127.0.0.0/8 to loopback, other systems may need aliases for pod IPs.
+not considered); PersistentVolumes are not served (controllers.py); startup and readiness probes
+run (probes.py), liveness probes do not; init containers run inside `start_pod` and are not
+retried; Linux routes all of 127.0.0.0/8 to loopback, other systems may need aliases for pod IPs.
+Exec, attach and portforward are served to the API server by streams.py.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from kubesim.node.pod_status import (
     terminated_state,
     uid,
 )
+from kubesim.node.probes import PROBES, Prober, initial_flags, probe_exec
 from kubesim.node.registration import conditions, node_labels, node_object
 from kubesim.registry.errors import ApiError
 from kubesim.registry.pod_resources import qos_class
@@ -58,6 +60,8 @@ Key = tuple[str, str]  # (namespace, name)
 PODS = ("", "pods")
 PVCS = ("", "persistentvolumeclaims")
 MAX_BACKOFF = 300  # seconds, the kubelet's cap on CrashLoopBackOff
+CONFIG_ERROR = "CreateContainerConfigError"
+CONFIG_RETRY = 2.0  # seconds until a container that could not be configured is tried again
 
 
 @dataclass
@@ -71,6 +75,7 @@ class _Run:
     init_statuses: dict[str, Status]
     exits: list[ContainerExit] = field(default_factory=list)
     restart_at: dict[str, float] = field(default_factory=dict)  # container -> loop time
+    probers: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # probes.py
     stopped: bool = False
 
 
@@ -348,7 +353,10 @@ class Kubelet:
             event(run.pod, "Failed", failed, kind="Warning", path=path)
             return
         running = {"running": {"startedAt": now_rfc3339()}}
-        st.update(containerID=r.container_id, ready=True, started=True, state=running)
+        started, ready = initial_flags(c) if kind == "containers" else (True, True)
+        st.update(containerID=r.container_id, ready=ready, started=started, state=running)
+        if kind == "containers" and r.state == "running":
+            self._probe(run, c, r.container_id)
         event(run.pod, "Created", f"Created container: {name}", path=path)
         if r.reason == "StartError":
             event(run.pod, "Failed", failed, kind="Warning", path=path)
@@ -391,6 +399,13 @@ class Kubelet:
                 message = f"Back-off restarting failed container {ex.container} in pod {who}"
                 path = f"spec.containers{{{ex.container}}}"
                 self.writer.event(run.pod, "BackOff", message, kind="Warning", path=path)
+        for c in spec.get("containers") or []:
+            waiting = run.statuses[c["name"]]["state"].get("waiting") or {}
+            if waiting.get("reason") == CONFIG_ERROR and c["name"] not in run.restart_at:
+                # Tried again on a later sync: the secret or config map may exist by then
+                # (KubeSpawner creates a pod's certificate secret after the pod).
+                run.restart_at[c["name"]] = loop.time() + CONFIG_RETRY
+                self._kick_later(CONFIG_RETRY, key)
         for c in spec.get("containers") or []:
             due = run.restart_at.get(c["name"])
             if due is not None and due <= loop.time():
@@ -444,7 +459,39 @@ class Kubelet:
                 path = f"spec.containers{{{name}}}"
                 self.writer.event(run.pod, "Killing", f"Stopping container {name}", path=path)
 
+    def _probe(self, run: _Run, c: dict[str, Any], container_id: str) -> None:
+        """Run the container's startup and readiness probes while this instance runs."""
+        name = c["name"]
+        old = run.probers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if not any(c.get(p) for p in PROBES):
+            return
+        key = object_key(run.pod)
+
+        def changed(started: bool, ready: bool) -> None:
+            st = run.statuses.get(name)
+            if run.stopped or st is None or st.get("containerID") != container_id:
+                return
+            if "running" in st["state"]:
+                st.update(started=started, ready=ready)
+                self._write_status(key, run)
+
+        def failed(message: str) -> None:
+            if not run.stopped:
+                path = f"spec.containers{{{name}}}"
+                self.writer.event(run.pod, "Unhealthy", message, kind="Warning", path=path)
+
+        async def run_exec(command: list[str], limit: float) -> tuple[int, str]:
+            return await probe_exec(self.runtime, run.pod, name, command, limit)
+
+        prober = Prober(c, run.ip, run_exec, changed, failed)
+        run.probers[name] = asyncio.create_task(prober.run())
+
     async def _stop_runtime(self, run: _Run, grace: float) -> None:
+        for task in run.probers.values():
+            task.cancel()
+        run.probers.clear()
         if run.stopped:
             return
         run.stopped = True
@@ -485,6 +532,17 @@ class Kubelet:
             sandbox=not run.stopped and bool(run.ip),
             terminating=terminating,
         )
+
+    # -- streams (exec, attach, portforward: streams.py) -------------------------------------
+
+    def running_containers(self, pod: dict[str, Any]) -> tuple[str, set[str]] | None:
+        """The IP and the running containers of this pod (same uid) on this node, while its
+        sandbox is up; None when the node is not running it."""
+        run = self._runs.get(object_key(pod))
+        if run is None or run.uid != uid(pod) or run.stopped or not run.ip:
+            return None
+        statuses = [*run.statuses.items(), *run.init_statuses.items()]
+        return run.ip, {name for name, st in statuses if "running" in st["state"]}
 
     # -- logs ------------------------------------------------------------------------------
 

@@ -7,7 +7,21 @@ The strategies are assembled here, one module per kind; `kinds.py` applies them.
 
 from __future__ import annotations
 
-from kubesim.registry import datamaps, events, namespaces, nodes, pod, pvc, rbac, services
+from kubesim.registry import (
+    apiservices,
+    apps,
+    apps_sets,
+    batch,
+    datamaps,
+    events,
+    namespaces,
+    nodes,
+    pod,
+    pvc,
+    rbac,
+    replication,
+    services,
+)
 from kubesim.registry.strategy import Strategies
 
 STRATEGIES: Strategies = {
@@ -19,4 +33,9 @@ STRATEGIES: Strategies = {
     **datamaps.STRATEGIES,
     **events.STRATEGIES,
     **rbac.STRATEGIES,
+    **replication.STRATEGIES,
+    **apps.STRATEGIES,
+    **apps_sets.STRATEGIES,
+    **batch.STRATEGIES,
+    **apiservices.STRATEGIES,
 }

@@ -12,6 +12,7 @@ ServiceAccount exists, a PriorityClass, allocated cluster IPs) are approximated 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 from kubesim.registry import STRATEGIES
 from kubesim.registry.errors import DecodeError, FieldError
@@ -46,16 +47,24 @@ def decode(rt: ResourceType, obj: Obj) -> None:
         raise DecodeError(rt.kind, rt.version, str(err)) from None
 
 
-def prepare_create(rt: ResourceType, obj: Obj) -> None:
-    """Server-side defaults, status reset and admission of a new object (mutates `obj`)."""
+def prepare_create(
+    rt: ResourceType, obj: Obj, after_defaults: Callable[[Obj], None] | None = None
+) -> None:
+    """Server-side defaults, status reset and admission of a new object (mutates `obj`).
+    `after_defaults` sees the object as decoded and defaulted, before the create strategy and
+    admission change it (where the field manager sees a real create)."""
     s = _strategy(rt)
     if rt.has_status and not (s and s.status_on_create):
         # With a status subresource, status is never taken from a create (but for Nodes).
         obj.pop("status", None)
     if s is None:
+        if after_defaults:
+            after_defaults(obj)
         return
     if s.defaults:
         s.defaults(obj)
+    if after_defaults:
+        after_defaults(obj)
     if rt.has_status and s.initial_status is not None:
         obj["status"] = copy.deepcopy(s.initial_status)
     if s.create:

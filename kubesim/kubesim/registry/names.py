@@ -206,8 +206,11 @@ NAME_RULES: dict[str, str] = {
     "serviceaccounts": "subdomain",
     "namespaces": "label",
     "nodes": "subdomain",
+    "statefulsets": "label",  # its pods are named after it (ValidateStatefulSetName)
     # Plus a CRD-specific "must be spec.names.plural+"."+spec.group" check, not made here.
     "customresourcedefinitions": "subdomain",
+    # Plus the "must be spec.version+"."+spec.group" check (registry/apiservices.py).
+    "apiservices": "path",
     # rbac's minimalNameRequirements: ValidatePathSegmentName.
     "roles": "path",
     "clusterroles": "path",

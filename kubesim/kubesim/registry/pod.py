@@ -56,7 +56,7 @@ def _default_field_refs(items: Any) -> None:
             default(item["fieldRef"], "apiVersion", "v1")
 
 
-def _default_container(c: Obj, host_network: bool) -> None:
+def _default_container(c: Obj, host_network: bool, *, template: bool = False) -> None:
     latest = _image_tag(str(c.get("image") or "")) == "latest"
     default(c, "imagePullPolicy", "Always" if latest else "IfNotPresent")
     default(c, "terminationMessagePath", "/dev/termination-log")
@@ -64,9 +64,9 @@ def _default_container(c: Obj, host_network: bool) -> None:
     default(c, "resources", {})
     resources = c["resources"]
     if isinstance(resources, dict):
-        # A limit without a request requests the limit.
+        # A limit without a request requests the limit (SetDefaults_Pod: not in templates).
         limits = resources.get("limits")
-        if isinstance(limits, dict) and limits:
+        if not template and isinstance(limits, dict) and limits:
             requests = resources.get("requests")
             requests = requests if isinstance(requests, dict) else {}
             resources["requests"] = {**limits, **requests}
@@ -103,8 +103,14 @@ def _default_volume(volume: Obj) -> None:
 def default_pod(pod: Obj) -> None:
     """The v1 defaulting (and v1 conversion) every pod write goes through."""
     spec = pod.get("spec")
-    if not isinstance(spec, dict):
-        return
+    if isinstance(spec, dict):
+        default_pod_spec(spec)
+
+
+def default_pod_spec(spec: Obj, *, template: bool = False) -> None:
+    """SetDefaults_PodSpec and its containers' and volumes' defaults; a pod itself also gets
+    SetDefaults_Pod's (enableServiceLinks, requests from limits, host-network ports), which a
+    pod template inside a workload does not."""
     # v1 conversion: the deprecated serviceAccount mirrors serviceAccountName.
     if unset(spec, "serviceAccountName") and not unset(spec, "serviceAccount"):
         spec["serviceAccountName"] = spec["serviceAccount"]
@@ -115,9 +121,11 @@ def default_pod(pod: Obj) -> None:
     default(spec, "terminationGracePeriodSeconds", 30)
     default(spec, "securityContext", {})
     default(spec, "schedulerName", "default-scheduler")
-    default(spec, "enableServiceLinks", True)
+    if not template:
+        default(spec, "enableServiceLinks", True)
+    host_network = spec.get("hostNetwork") is True and not template
     for c in dicts(spec.get("containers")) + dicts(spec.get("initContainers")):
-        _default_container(c, spec.get("hostNetwork") is True)
+        _default_container(c, host_network, template=template)
     for volume in dicts(spec.get("volumes")):
         _default_volume(volume)
 

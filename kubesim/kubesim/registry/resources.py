@@ -24,7 +24,7 @@ class ResourceType:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    # Subresources served: "status", "scale", "log".
+    # Subresources served: "status", "scale", "log", and pods' "exec", "attach", "portforward".
     subresources: frozenset[str] = frozenset()
     # Extra field selectors beyond metadata.name / metadata.namespace.
     fields: frozenset[str] = frozenset()
@@ -149,13 +149,34 @@ REVIEW_TYPES = (
           verbs=["create"]),
 )  # fmt: skip
 
+ALL = ["all"]
+# The workload kinds and their controllers' bookkeeping (registry/apps*.py, batch.py).
+WORKLOAD_TYPES = (
+    _core("ReplicationController", "replicationcontrollers", short=["rc"],
+          sub=["status", "scale"], fields=["status.replicas"], categories=ALL, generation=True),
+    _core("Deployment", "deployments", group="apps", short=["deploy"], sub=["status", "scale"],
+          categories=ALL, generation=True),
+    _core("ReplicaSet", "replicasets", group="apps", short=["rs"], sub=["status", "scale"],
+          fields=["status.replicas"], categories=ALL, generation=True),
+    _core("StatefulSet", "statefulsets", group="apps", short=["sts"], sub=["status", "scale"],
+          categories=ALL, generation=True),
+    _core("DaemonSet", "daemonsets", group="apps", short=["ds"], sub=["status"], categories=ALL,
+          generation=True),
+    _core("ControllerRevision", "controllerrevisions", group="apps"),
+    _core("Job", "jobs", group="batch", sub=["status"], fields=["status.successful"],
+          categories=ALL, generation=True),
+    _core("CronJob", "cronjobs", group="batch", short=["cj"], sub=["status"], categories=ALL,
+          generation=True),
+)  # fmt: skip
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     # (metadata.namespace is accepted as a namespace field selector; a real server refuses it)
     _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
           fields=["status.phase"], returns_deleted=True),
     _core("Node", "nodes", namespaced=False, short=["no"], sub=["status"],
           fields=["spec.unschedulable"]),
-    _core("Pod", "pods", short=["po"], sub=["status", "log"], categories=["all"],
+    _core("Pod", "pods", short=["po"], sub=["status", "log", "exec", "attach", "portforward"],
+          categories=["all"],
           returns_deleted=True,
           fields=["spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                   "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
@@ -177,6 +198,11 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("CustomResourceDefinition", "customresourcedefinitions", namespaced=False,
           short=["crd", "crds"], sub=["status"], group="apiextensions.k8s.io",
           categories=["api-extensions"], generation=True),
+    # The kube-aggregator's (registry/apiservices.py, apiserver/aggregator.py).
+    _core("APIService", "apiservices", namespaced=False, sub=["status"],
+          group="apiregistration.k8s.io", categories=["api-extensions"],
+          unconditional_update=False),
+    *WORKLOAD_TYPES,
     *RBAC_TYPES,
     *REVIEW_TYPES,
 )  # fmt: skip

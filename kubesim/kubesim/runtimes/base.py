@@ -6,17 +6,23 @@ containers, keeps their output, and reports containers that exit on their own. `
 each container's command as a local process bound to the pod IP. What both do alike lives here in
 `RuntimeBase`: their pods by uid, each container's output (`LogBuffer`), reading it for
 `kubectl logs`, restarts, stopping, and reporting exits.
+
+Both also serve the node's streams: `exec` starts a command in a running container and
+`attach` connects to a container's main process, each as a `StreamedProcess` (sessions.py).
+A runtime that cannot run commands (the stub) fails every exec as runc does for a command that
+is not there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from abc import abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,44 @@ class ContainerExit:
 ExitHandler = Callable[[ContainerExit], None]
 
 
+class ExecStartError(Exception):
+    """A command could not be started in a container: the runtime's error, as containerd
+    reports it ("failed to exec in container: failed to start exec ...")."""
+
+
+class StreamedProcess(Protocol):
+    """A command started by exec, or a container's main process seen through attach."""
+
+    def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        """(1 for stdout or 2 for stderr, bytes) as the process writes them, until both end."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Bytes for its stdin (dropped when it has none)."""
+
+    def close_stdin(self) -> None:
+        """End of its stdin."""
+
+    def resize(self, width: int, height: int) -> None:
+        """A new terminal size (only a process with a terminal has one)."""
+
+    async def wait(self) -> int:
+        """Its exit code, once it has exited (128 + n when killed by signal n)."""
+        ...
+
+    async def kill(self) -> None:
+        """Stop it (SIGKILL) if it is still running, and let go of its streams."""
+
+
+def exec_start_error(exec_id: str, reason: str) -> ExecStartError:
+    """containerd's error for a command runc could not start, e.g. `exec: "x": executable file
+    not found in $PATH`."""
+    return ExecStartError(
+        f'failed to exec in container: failed to start exec "{exec_id}": OCI runtime exec '
+        f"failed: exec failed: unable to start container process: {reason}: unknown"
+    )
+
+
 def container_named(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
     """The pod's (regular) container spec called `name`, if any."""
     containers = (pod.get("spec") or {}).get("containers") or []
@@ -105,6 +149,28 @@ class ContainerRuntime(Protocol):
         previous: bool,
     ) -> AsyncIterator[str]:
         """A container's output as lines ending in "\\n"; with follow, until it stops."""
+        ...
+
+    async def exec(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        tty: bool,
+    ) -> StreamedProcess:
+        """Start `command` in a running container, with the streams asked for (a terminal
+        with `tty`); raises ExecStartError when it cannot start."""
+        ...
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> StreamedProcess:
+        """The main process of a running container: its output from now on, and its stdin
+        when the container has one (`stdin: true`)."""
         ...
 
     async def close(self) -> None:
@@ -174,6 +240,56 @@ def read_logs(
         buffer = LogBuffer()
         buffer.close()
     return buffer.read(follow=follow, tail_lines=tail_lines, timestamps=timestamps)
+
+
+class LogAttach:
+    """Attach to a container whose output is only its log (the stub's): the lines written from
+    now on, on stdout, until the container stops; stdin goes nowhere."""
+
+    def __init__(self, buffer: LogBuffer | None, *, stdout: bool) -> None:
+        self._buffer = buffer
+        self._stdout = stdout
+        self._stopped = asyncio.Event()
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        if self._buffer is None:
+            return
+        lines = cast(
+            AsyncGenerator[str, None],
+            self._buffer.read(follow=True, tail_lines=0, timestamps=False),
+        )
+        stop = asyncio.ensure_future(self._stopped.wait())
+        try:
+            while True:
+                line = asyncio.ensure_future(anext(lines))
+                await asyncio.wait({line, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not line.done():
+                    line.cancel()
+                    return
+                try:
+                    text = line.result()
+                except StopAsyncIteration:
+                    return
+                if self._stdout:
+                    yield 1, text.encode()
+        finally:
+            stop.cancel()
+            await lines.aclose()
+
+    async def write(self, data: bytes) -> None:
+        pass
+
+    def close_stdin(self) -> None:
+        pass
+
+    def resize(self, width: int, height: int) -> None:
+        pass
+
+    async def wait(self) -> int:
+        return 0
+
+    async def kill(self) -> None:
+        self._stopped.set()
 
 
 @dataclass(kw_only=True)
@@ -271,6 +387,30 @@ class RuntimeBase(ContainerRuntime, Generic[C]):
     async def _stop(self, sp: Pod[C], grace: float) -> None:
         await asyncio.gather(*(self._halt(c, grace) for c in sp.containers.values()))
 
+    async def exec(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        tty: bool,
+    ) -> StreamedProcess:
+        # A runtime that runs no programs has none to start: runc's "not found".
+        name = command[0] if command else ""
+        reason = f'exec: "{name}": executable file not found in $PATH'
+        raise exec_start_error(secrets.token_hex(32), reason)
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> StreamedProcess:
+        # The container's output is its log; what comes after now is what attach shows.
+        sp = self._pods.get(pod["metadata"].get("uid", ""))
+        c = sp.containers.get(container) if sp else None
+        return LogAttach(c.log if c else None, stdout=stdout or stderr)
+
     def logs(
         self,
         pod: dict[str, Any],
@@ -297,11 +437,15 @@ __all__ = [
     "ContainerExit",
     "ContainerResult",
     "ContainerRuntime",
+    "ExecStartError",
     "ExitHandler",
+    "LogAttach",
     "LogBuffer",
     "Pod",
     "RuntimeBase",
+    "StreamedProcess",
     "container_named",
+    "exec_start_error",
     "read_logs",
     "rfc3339nano",
 ]

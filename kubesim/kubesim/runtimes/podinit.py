@@ -1,12 +1,16 @@
 """The first process of a container in the process runtime: sets up mounts, runs the command.
 
-Run as `python podinit.py SPEC.json` (by path: it imports only the standard library, so it starts
-fast and stays single-threaded, which unshare(2) with CLONE_NEWUSER requires). It plays the parts
-of runc and tini:
+Run as `python podinit.py --spec-fd N` (the spec, JSON, read from that pipe; `podinit.py
+SPEC.json` and `podinit.py -`, stdin, also work) by path: it imports only the standard library,
+so it starts fast and stays single-threaded, which unshare(2) with CLONE_NEWUSER requires. It
+plays the parts of runc and tini:
 
 - isolation "namespace": private user and mount namespaces in which each volume is bind-mounted
   at its mountPath inside the container's root directory, read-only mounts remounted read-only,
-  so the kernel refuses writes even from the container's root; we appear as runAsUser;
+  so the kernel refuses writes even from the container's root; we appear as runAsUser. Each
+  volume also appears at its own absolute path (`/opt/app`, `/etc/app/config.py`), as in a real
+  container, over what the host has there; a missing directory on the way is made in a private
+  copy of its parent (`shadow`), never on the host;
 - isolation "links": each mountPath is a symbolic link to its volume directory; read-only is not
   enforced (the platform allows no mount namespace);
 - without namespaces, when we are root, it starts the command as the pod's runAsUser/runAsGroup
@@ -41,6 +45,7 @@ MS_REMOUNT = 32
 MS_NOATIME = 1024
 MS_NODIRATIME = 2048
 MS_BIND = 4096
+MS_MOVE = 8192
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
@@ -99,6 +104,78 @@ def bind(source: str, target: str, read_only: bool) -> None:
         flags = MS_BIND | MS_REMOUNT | MS_RDONLY
         flags |= sum(ms for st, ms in _KEEP_FLAGS.items() if st and kept & st)
         _mount(None, target, flags)
+
+
+# The kernel's own file systems: no volume covers them, or anything above them.
+_KERNEL_PATHS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _within(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def shadow(directory: Path, scratch: Path) -> None:
+    """Replace `directory`, in our mount namespace only, by a writable copy of its top level:
+    a tmpfs holding a bind mount of each entry (and each symbolic link as it is), so that new
+    entries can be made in it without touching the host."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    src = str(scratch).encode()
+    mode = os.stat(directory).st_mode & 0o7777
+    _check(_libc.mount(b"tmpfs", src, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=755"), "tmpfs")
+    os.chmod(scratch, mode)
+    for entry in os.scandir(directory):
+        copy = scratch / entry.name
+        try:
+            if entry.is_symlink():
+                copy.symlink_to(os.readlink(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                copy.mkdir()
+                _mount(entry.path, str(copy), MS_BIND | MS_REC)
+            else:
+                copy.touch()
+                _mount(entry.path, str(copy), MS_BIND)
+        except OSError:
+            continue  # an entry we may not see (or that vanished) is not there for us either
+    _mount(str(scratch), str(directory), MS_MOVE)
+
+
+def expose(source: Path, target: Path, read_only: bool, scratch: Path, ours: set[Path]) -> None:
+    """Bind `source` (the volume as the container's root holds it) at its absolute `target`.
+    `ours` are the directories whose entries live in our tmpfs shadows (not the host's)."""
+    if target == Path("/") or any(_within(target, k) or _within(k, target) for k in _KERNEL_PATHS):
+        raise OSError(f"{target}: a volume may not cover it here")
+    if not target.exists():
+        existing = next(p for p in target.parents if p.exists())
+        if existing not in ours:
+            shadow(existing, scratch / f"{os.getpid()}-{len(ours)}")
+            ours.add(existing)
+        for missing in reversed(target.parents):
+            if not missing.exists():
+                missing.mkdir()
+                ours.add(missing)
+        make_mount_point(target, source)
+    elif target.is_dir() != source.is_dir():
+        raise OSError(f"{target}: a volume of another type (file or directory) is there")
+    bind(str(source), str(target), read_only)
+
+
+def expose_at_paths(spec: dict[str, Any]) -> None:
+    """Each volume at its own absolute path too (namespace isolation): the outermost ones, whose
+    binds carry those mounted inside them. Best effort: a volume that cannot be there (over
+    /proc, say) stays only under the container's root, and the log says so."""
+    root = Path(spec["root"])
+    targets = sorted({Path(os.path.normpath("/" + m["target"])) for m in spec["mounts"]},
+                     key=lambda t: len(t.parts))  # fmt: skip
+    read_only = {Path(os.path.normpath("/" + m["target"])): m["readOnly"] for m in spec["mounts"]}
+    ours: set[Path] = set()
+    for target in targets:
+        if any(o != target and _within(target, o) for o in targets):
+            continue  # it came with the volume it is in
+        inside = root / str(target).lstrip("/")
+        try:
+            expose(inside, target, read_only[target], root.parent / "shadows", ours)
+        except (OSError, StopIteration) as e:
+            print(f"podinit: volume at {target} is only at {inside}: {e}", file=sys.stderr)
 
 
 def make_mount_point(target: Path, source: Path) -> None:
@@ -166,6 +243,8 @@ def run(spec: dict[str, Any]) -> int:
     if spec["isolation"] == "namespace":
         enter_namespace(spec["uid"], spec["gid"])
     set_up_mounts(spec)
+    if spec["isolation"] == "namespace":
+        expose_at_paths(spec)
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
     # If the cluster's process dies without stopping us (kill -9), stop as if the pod were
     # deleted. Set after the namespace change, which clears it; then check we were not late.
@@ -191,7 +270,8 @@ def run(spec: dict[str, Any]) -> int:
         user=spec["uid"] if switch and spec["uid"] is not None else None,
         group=spec["gid"] if switch and spec["gid"] is not None else None,
         extra_groups=spec["groups"] if switch and spec["groups"] else None,
-        stdin=subprocess.DEVNULL,
+        # The container's stdin (`stdin: true`) is ours, for attach; otherwise it has none.
+        stdin=None if spec.get("stdin") else subprocess.DEVNULL,
         close_fds=True,
     )
     started.append(child)
@@ -242,8 +322,12 @@ def probe() -> int:
 def main(argv: list[str]) -> int:
     if argv[1:] == ["--probe"]:
         return probe()
-    # The spec comes on stdin ("-"): it holds the container's environment, secrets included.
-    spec = json.loads(sys.stdin.read() if argv[1] == "-" else Path(argv[1]).read_text())
+    # The spec comes through a pipe: it holds the container's environment, secrets included.
+    if argv[1:2] == ["--spec-fd"]:
+        with os.fdopen(int(argv[2]), "rb") as f:
+            spec = json.loads(f.read())
+    else:
+        spec = json.loads(sys.stdin.read() if argv[1] == "-" else Path(argv[1]).read_text())
     try:
         return run(spec)
     except OSError as e:

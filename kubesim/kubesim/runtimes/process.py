@@ -17,7 +17,9 @@ Used by the demo, so that a real `jupyterhub-singleuser` serves JupyterLab for e
 - deleting the pod sends SIGTERM, then after the grace period SIGKILL to the process and every
   descendant (podinit is a child subreaper, so none escapes by daemonising).
 
-Output goes to `kubectl logs`; an exit is reported to the kubelet with its exit code.
+Output goes to `kubectl logs` and to attached clients (attach.py); an exit is reported to the
+kubelet with its exit code. `exec` starts an allow-listed command inside a running container
+(exec.py, podexec.py), with the container's environment, working directory, user and mounts.
 """
 
 from __future__ import annotations
@@ -35,12 +37,22 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubesim.runtimes import exec as execs
 from kubesim.runtimes import podinit
-from kubesim.runtimes.base import Container, ContainerResult, Pod, RuntimeBase
+from kubesim.runtimes.attach import ContainerAttach, LineSplitter, OutputFanout
+from kubesim.runtimes.base import (
+    Container,
+    ContainerResult,
+    ExecStartError,
+    Pod,
+    RuntimeBase,
+    StreamedProcess,
+    exec_start_error,
+)
 from kubesim.runtimes.container_spec import (
     ContainerConfigError,
     Lookup,
@@ -49,6 +61,7 @@ from kubesim.runtimes.container_spec import (
     container_env,
     container_mounts,
 )
+from kubesim.runtimes.images import default_process, image_user
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +89,10 @@ def namespace_isolation_works() -> bool:
 class _Container(Container):
     process: asyncio.subprocess.Process | None = None
     watcher: asyncio.Task[None] | None = None  # reads its output until it exits
+    target: execs.ExecTarget | None = None  # how to exec into it, once started
+    stdin_once: bool = False
+    fanout: OutputFanout = field(default_factory=OutputFanout)  # its attached clients
+    sessions: set[execs.ProcessSession] = field(default_factory=set)  # execs running in it
 
 
 @dataclass(frozen=True)
@@ -160,25 +177,45 @@ class ProcessRuntime(RuntimeBase[_Container]):
             container.log.write(str(e))
             container.log.close()
             return ContainerResult.terminated(128, container.container_id, "StartError", str(e))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",  # isolated: the script's directory holds modules that shadow the stdlib's
-            str(PODINIT),
-            "-",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # out of the hub's terminal: Ctrl-C is the kubelet's to relay
-            cwd=init_spec["root"],
-            env={"PATH": self.path},
-        )
+        # Through a pipe, not a file: the environment holds the server's API token. Not on
+        # stdin, which is the container's own (`stdin: true`, for attach).
+        spec_r, spec_w = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",  # isolated: the script's directory holds modules that shadow the stdlib's
+                str(PODINIT),
+                "--spec-fd",
+                str(spec_r),
+                pass_fds=(spec_r,),
+                stdin=asyncio.subprocess.PIPE if c.get("stdin") else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # out of the hub's terminal: Ctrl-C is the kubelet's
+                cwd=init_spec["root"],
+                env={"PATH": self.path},
+            )
+        finally:
+            os.close(spec_r)
+        try:
+            await asyncio.to_thread(execs.write_all, spec_w, json.dumps(init_spec).encode())
+        finally:
+            os.close(spec_w)
         container.process = process
-        assert process.stdin is not None
-        # Through a pipe, not a file: the environment holds the server's API token.
-        process.stdin.write(json.dumps(init_spec).encode())
-        await process.stdin.drain()
-        process.stdin.close()
+        container.stdin_once = bool(c.get("stdinOnce"))
+        container.target = execs.ExecTarget(
+            env=init_spec["env"],
+            cwd=init_spec["cwd"],
+            path=self.path,
+            ns_pid=process.pid if init_spec["userNamespace"] else None,
+            uid=init_spec["uid"],
+            gid=init_spec["gid"],
+            groups=init_spec["groups"],
+            switch=os.geteuid() == 0 and not init_spec["userNamespace"],
+        )
         container.watcher = asyncio.create_task(self._watch(sp, container, process))
+        if init_spec["readyPort"]:
+            await _listening(pod_ip, init_spec["readyPort"], container.watcher)
         return ContainerResult.running(container.container_id)
 
     def _init_spec(
@@ -186,12 +223,16 @@ class ProcessRuntime(RuntimeBase[_Container]):
     ) -> dict[str, Any]:
         env = container_env(pod, c, pod_ip, self.node_name, self.lookup)
         argv = container_argv(c, env, pod_ip)
-        if not argv:
-            raise _StartError(
-                "the process runtime needs an explicit command or args: the image's entrypoint "
-                "is not known here"
-            )
-        argv[0] = self._executable(argv[0])
+        standin = default_process(str(c.get("image") or ""), pod_ip) if not argv else None
+        if not argv:  # the image's own default process, played by a stand-in if known
+            if standin is None:
+                raise _StartError(
+                    "the process runtime needs an explicit command or args: the image's "
+                    "entrypoint is not known here"
+                )
+            argv = standin.argv
+        else:
+            argv[0] = self._executable(argv[0])
         who = self._identity(pod, c)
         directory = self._directory(sp)
         root = directory / c["name"] / "root"
@@ -205,7 +246,9 @@ class ProcessRuntime(RuntimeBase[_Container]):
         tmp.chmod(0o1777)
         # In a user namespace the container's user is us, seen as runAsUser; otherwise root
         # switches to runAsUser, who needs its directories, and fsGroup on writable volumes.
-        user_namespace = self.isolation == "namespace"
+        # A stand-in runs as we do, without namespaces: it may need a port below 1024.
+        isolation = "links" if standin else self.isolation
+        user_namespace = isolation == "namespace"
         if not user_namespace and os.geteuid() == 0:
             if who.uid is not None:
                 for d in {home, cwd}:
@@ -222,7 +265,7 @@ class ProcessRuntime(RuntimeBase[_Container]):
             "PATH": self.path,  # the host's programs are the image's here
         }
         return {
-            "isolation": self.isolation,
+            "isolation": isolation,
             "userNamespace": user_namespace,
             "root": str(root),
             "mounts": [m.as_json() for m in mounts],
@@ -233,6 +276,8 @@ class ProcessRuntime(RuntimeBase[_Container]):
             "gid": who.gid if who.gid is not None else 0,
             "groups": who.groups,
             "parentPid": os.getpid(),
+            "stdin": bool(c.get("stdin")),
+            "readyPort": standin.port if standin else None,  # for us, not podinit
         }
 
     def _executable(self, command: str) -> str:
@@ -249,12 +294,16 @@ class ProcessRuntime(RuntimeBase[_Container]):
             raise _StartError(f'exec: "{command}": not the allowed {name} ({found})')
         return found
 
-    @staticmethod
-    def _identity(pod: dict[str, Any], c: dict[str, Any]) -> _Identity:
+    def _identity(self, pod: dict[str, Any], c: dict[str, Any]) -> _Identity:
         pod_sc = (pod.get("spec") or {}).get("securityContext") or {}
         sc = c.get("securityContext") or {}
         uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
         gid = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+        if uid is None and self.isolation == "namespace":
+            # The image's USER, where known (in a user namespace it is only how we are seen;
+            # without one, root keeps running as itself, which the volumes' owners expect).
+            uid, image_gid = image_user(str(c.get("image") or "")) or (None, None)
+            gid = image_gid if gid is None else gid
         non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
         if non_root and not uid:
             raise ContainerConfigError(
@@ -270,15 +319,70 @@ class ProcessRuntime(RuntimeBase[_Container]):
     async def _watch(
         self, sp: Pod[_Container], container: _Container, process: asyncio.subprocess.Process
     ) -> None:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
+
+        async def read(fd: int, stream: asyncio.StreamReader) -> None:
+            lines = LineSplitter(container.log)
+            try:
+                while data := await stream.read(execs.CHUNK):
+                    lines.feed(data)
+                    container.fanout.publish(fd, data)
+            finally:
+                lines.flush()
+
         try:
-            async for raw in process.stdout:
-                container.log.write(raw.decode(errors="replace"))
+            await asyncio.gather(read(1, process.stdout), read(2, process.stderr))
         finally:
             code = await process.wait()
             container.log.close()
-        code = 128 - code if code < 0 else code  # podinit itself killed by a signal
-        self._report_exit(sp, container.name, code)
+            container.fanout.close()
+        self._report_exit(sp, container.name, execs.exit_code(code))  # podinit killed: 128+n
+
+    # -- streams -------------------------------------------------------------------------------
+
+    def _running(self, pod: dict[str, Any], name: str) -> _Container:
+        sp = self._pods.get(pod["metadata"].get("uid", ""))
+        c = sp.containers.get(name) if sp else None
+        if c is None or c.process is None or c.process.returncode is not None or not c.target:
+            raise ExecStartError(f'failed to exec in container: container "{name}" is not running')
+        return c
+
+    async def exec(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        tty: bool,
+    ) -> StreamedProcess:
+        c = self._running(pod, container)
+        assert c.target is not None
+        exec_id = secrets.token_hex(32)
+        try:
+            path = self._executable(command[0] if command else "")
+        except _StartError as e:
+            raise exec_start_error(exec_id, str(e)) from None
+        session = await execs.start(
+            c.target, path, command, exec_id,
+            stdin=stdin, stdout=stdout, stderr=stderr, tty=tty,
+        )  # fmt: skip
+        c.sessions.add(session)
+        exited = asyncio.ensure_future(session.process.wait())
+        exited.add_done_callback(lambda _: c.sessions.discard(session))
+        return session
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> StreamedProcess:
+        c = self._running(pod, container)
+        assert c.process is not None
+        writer = c.process.stdin if stdin else None
+        return ContainerAttach(
+            c.fanout, writer, stdout=stdout, stderr=stderr, stdin_once=c.stdin_once
+        )
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -288,6 +392,8 @@ class ProcessRuntime(RuntimeBase[_Container]):
         await asyncio.to_thread(shutil.rmtree, self._directory(sp), True)
 
     async def _halt(self, container: _Container, grace: float) -> None:
+        # Its execs die with it, as they would with the container's PID namespace.
+        await asyncio.gather(*(session.kill() for session in list(container.sessions)))
         process = container.process
         if process is None or process.returncode is not None:
             return
@@ -306,6 +412,20 @@ class ProcessRuntime(RuntimeBase[_Container]):
         await super().close()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+async def _listening(ip: str, port: int, watcher: asyncio.Task[None], within: float = 10) -> None:
+    """Wait until something listens on ip:port, the process has exited, or `within` passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not watcher.done() and loop.time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(ip, port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        return
 
 
 class _StartError(Exception):
