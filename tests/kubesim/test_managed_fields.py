@@ -341,3 +341,42 @@ def test_a_controller_write_records_its_manager_when_it_names_one() -> None:
         silent = {**stored, "status": {**stored["status"], "phase": "Lost"}}
         quiet = cluster.call(lambda: api.system_write(rt, silent))
         assert quiet["metadata"]["managedFields"] == stored["metadata"]["managedFields"]
+
+
+async def test_controllers_and_the_kubelet_write_as_their_own_managers(
+    kube_client: ApiClient,
+) -> None:
+    """On a real cluster a Deployment's ReplicaSet is kube-controller-manager's, its status
+    too (subresource status), and a pod's status is the kubelet's."""
+    from tests.support.workloads import body_of, deployment, wait_for
+
+    apps = client.AppsV1Api(kube_client)
+    await apps.create_namespaced_deployment("default", cast(Any, deployment("d", replicas=1)))
+
+    async def replicasets() -> dict[str, Any]:
+        return await body_of(apps.list_namespaced_replica_set("default", _preload_content=False))
+
+    listed = await wait_for(
+        replicasets, lambda rs: rs["items"] and rs["items"][0].get("status", {}).get("replicas")
+    )
+    entries = {
+        (e["manager"], e["operation"], e.get("subresource"))
+        for e in listed["items"][0]["metadata"]["managedFields"]
+    }
+    assert ("kube-controller-manager", "Update", None) in entries
+    assert ("kube-controller-manager", "Update", "status") in entries
+
+    v1 = client.CoreV1Api(kube_client)
+
+    async def pods() -> dict[str, Any]:
+        return await body_of(v1.list_namespaced_pod("default", _preload_content=False))
+
+    running = await wait_for(
+        pods, lambda p: p["items"] and p["items"][0]["status"].get("phase") == "Running"
+    )
+    status_writers = {
+        e["manager"]
+        for e in running["items"][0]["metadata"]["managedFields"]
+        if e.get("subresource") == "status"
+    }
+    assert "kubelet" in status_writers

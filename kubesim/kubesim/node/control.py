@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kubesim.apiserver.admission import WriteOptions
 from kubesim.apiserver.api import Api
 from kubesim.apiserver.store import StorageKey, object_key
 from kubesim.node.controllers import Writer
@@ -22,6 +23,8 @@ from kubesim.registry.errors import ApiError
 from kubesim.registry.resources import ResourceType
 
 log = logging.getLogger(__name__)
+
+MANAGER = "kube-controller-manager"  # the field manager the controllers' writes are recorded as
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -128,7 +131,7 @@ class Context:
 
     def create(self, rt: ResourceType, namespace: str, body: Obj) -> Obj:
         """Create as a client would (admission and validation apply); raises ApiError."""
-        return self.api.create(rt, namespace, body)
+        return self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER))
 
     def update(self, rt: ResourceType, obj: Obj, mutate: Callable[[Obj], None]) -> Obj | None:
         """A PUT of the current object changed by `mutate` (spec or metadata), retried on
@@ -144,7 +147,9 @@ class Context:
             if new == current:
                 return current
             try:
-                return self.api.update(rt, key[0] or None, key[1], new)
+                return self.api.update(
+                    rt, key[0] or None, key[1], new, WriteOptions(manager=MANAGER)
+                )
             except ApiError as err:
                 if err.code == 404:
                     return None
@@ -154,7 +159,9 @@ class Context:
 
     def status(self, rt: ResourceType, obj: Obj, mutate: Callable[[Obj], None]) -> Obj | None:
         """A status write (the controller's own, like UpdateStatus), retried on Conflict."""
-        return self.writer.update(rt, object_key(obj), uid(obj), mutate)
+        return self.writer.update(
+            rt, object_key(obj), uid(obj), mutate, manager=MANAGER, subresource="status"
+        )
 
     def delete(self, rt: ResourceType, obj: Obj) -> bool:
         """Delete an object (gracefully, for pods); False when it was already gone."""

@@ -47,9 +47,17 @@ class Writer:
         return rt
 
     def update(
-        self, rt: ResourceType, key: Key, want_uid: str, mutate: Callable[[dict[str, Any]], None]
+        self,
+        rt: ResourceType,
+        key: Key,
+        want_uid: str,
+        mutate: Callable[[dict[str, Any]], None],
+        *,
+        manager: str | None = None,
+        subresource: str | None = None,
     ) -> dict[str, Any] | None:
         """Apply `mutate` to a copy of the current object and store it; re-read on Conflict.
+        With a `manager`, managedFields record the write as that controller's.
 
         Returns the stored object, or None when it is gone (or replaced by a namesake).
         """
@@ -62,7 +70,7 @@ class Writer:
             if new == current:
                 return current  # nothing to say: no write, no watch event
             try:
-                return self.api.system_write(rt, new)
+                return self.api.system_write(rt, new, manager=manager, subresource=subresource)
             except ApiError as e:
                 if e.code == 404:
                     return None

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesim.apiserver.admission import WriteOptions
 from kubesim.apiserver.api import Api, now_rfc3339
 from kubesim.apiserver.store import Subscription, object_key
 from kubesim.node.controllers import Writer, bind_claim, schedule_pod
@@ -55,6 +56,7 @@ from kubesim.runtimes.base import (
 from kubesim.runtimes.stub import StubRuntime
 
 log = logging.getLogger(__name__)
+MANAGER = "kubelet"  # the field manager its writes are recorded as, as on a real node
 
 Key = tuple[str, str]  # (namespace, name)
 PODS = ("", "pods")
@@ -164,13 +166,13 @@ class Kubelet:
             current = self.api.store.get(rt.storage_key, None, self.node_name)
             try:
                 if current is None:
-                    self.api.create(rt, None, fresh)
+                    self.api.create(rt, None, fresh, WriteOptions(manager=MANAGER))
                     return
                 new = copy.deepcopy(current)
                 meta = new["metadata"]
                 meta["labels"] = {**(meta.get("labels") or {}), **node_labels(self.node_name)}
                 new["status"] = fresh["status"]
-                self.api.system_write(rt, new)
+                self.api.system_write(rt, new, manager=MANAGER)
                 return
             except ApiError as e:
                 if e.code not in (404, 409):
@@ -194,7 +196,7 @@ class Kubelet:
             }
             status["conditions"] = conditions(now_rfc3339(), since)
             try:
-                self.api.system_write(rt, new)
+                self.api.system_write(rt, new, manager=MANAGER, subresource="status")
                 return
             except ApiError as e:
                 if e.code not in (404, 409):
@@ -521,7 +523,9 @@ class Kubelet:
         def write(p: dict[str, Any]) -> None:
             p["status"] = self._status(p, run)
 
-        return self.writer.update(self.writer.pods, key, run.uid, write)
+        return self.writer.update(
+            self.writer.pods, key, run.uid, write, manager=MANAGER, subresource="status"
+        )
 
     def _status(self, pod: dict[str, Any], run: _Run, *, terminating: bool = False) -> Status:
         return build_status(
