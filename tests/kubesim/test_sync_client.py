@@ -20,16 +20,10 @@ from kubernetes.client.exceptions import ApiException
 from kubesim import LocalCluster
 from tests.support.published_crds import load_published_crds
 from tests.support.sample_crds import GROUP, WIDGET_CRD, widget
+from tests.support.sync_client import configuration
 
 Obj = dict[str, Any]
 LSCSDE = "xlscsde.nhs.uk"
-
-
-def configuration(cluster: LocalCluster, token: str | None = None) -> client.Configuration:
-    config = client.Configuration()
-    config.host = cluster.url
-    config.api_key = {"authorization": f"Bearer {token or cluster.token}"}
-    return config
 
 
 @pytest.fixture

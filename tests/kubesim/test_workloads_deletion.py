@@ -15,16 +15,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubesim import LocalCluster
+from tests.support.sync_client import configuration
 from tests.support.workloads import deployment
 
 NS = "default"
-
-
-def configuration(cluster: LocalCluster, token: str | None = None) -> client.Configuration:
-    config = client.Configuration()
-    config.host = cluster.url
-    config.api_key = {"authorization": f"Bearer {token or cluster.token}"}
-    return config
 
 
 @pytest.fixture

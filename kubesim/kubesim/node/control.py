@@ -157,6 +157,22 @@ class Context:
                     raise
         raise RuntimeError(f"{rt.plural} {key}: too many conflicting writes")
 
+    def adopt(self, rt: ResourceType, obj: Obj, ref: Obj) -> Obj | None:
+        """Make an orphan the owner's (`ref`, a controller reference), as the controllers'
+        ClaimObject does: the object as stored when adopted, else None (gone, or claimed by
+        another controller in the meantime)."""
+
+        def claim(o: Obj) -> None:
+            if controller_ref(o) is None:
+                refs = list(o["metadata"].get("ownerReferences") or [])
+                o["metadata"]["ownerReferences"] = [*refs, ref]
+
+        try:
+            adopted = self.update(rt, obj, claim)
+        except ApiError:
+            return None
+        return adopted if adopted is not None and controller_ref(adopted) == ref else None
+
     def status(self, rt: ResourceType, obj: Obj, mutate: Callable[[Obj], None]) -> Obj | None:
         """A status write (the controller's own, like UpdateStatus), retried on Conflict."""
         return self.writer.update(

@@ -16,7 +16,6 @@ from typing import Any
 from kubesim.apiserver.store import StorageKey
 from kubesim.node.control import PODS, Context, Key, Obj
 from kubesim.node.owners import (
-    controller_ref,
     generate_prefix,
     int_field,
     is_available,
@@ -83,16 +82,7 @@ class DaemonSets:
         for kind, orphan in self.ctx.take_candidates(self.kind, key):
             if kind != PODS or not self.selects(ds, orphan):
                 continue
-
-            def adopt(p: Obj) -> None:
-                if controller_ref(p) is None:
-                    p["metadata"]["ownerReferences"] = [
-                        *(p["metadata"].get("ownerReferences") or []), ref]  # fmt: skip
-
-            try:
-                adopted = self.ctx.update(self.pods, orphan, adopt)
-            except ApiError:
-                continue
+            adopted = self.ctx.adopt(self.pods, orphan, ref)
             if adopted is not None:
                 pods.append(adopted)
         return pods

@@ -15,7 +15,6 @@ from typing import Any
 from kubesim.apiserver.store import StorageKey
 from kubesim.node.control import PODS, Context, Key, Obj
 from kubesim.node.owners import (
-    controller_ref,
     generate_prefix,
     is_active,
     is_available,
@@ -84,18 +83,7 @@ class ReplicaSets:
         return owner_reference(rs, self.rt.api_version, self.rt.kind)
 
     def _adopt(self, rs: Obj, pod: Obj) -> Obj | None:
-        ref = self._ref(rs)
-
-        def adopt(p: Obj) -> None:
-            if controller_ref(p) is None:
-                refs = list(p["metadata"].get("ownerReferences") or [])
-                p["metadata"]["ownerReferences"] = [*refs, ref]
-
-        try:
-            adopted = self.ctx.update(self.pods, pod, adopt)
-        except ApiError:
-            return None
-        return adopted if adopted is not None and controller_ref(adopted) == ref else None
+        return self.ctx.adopt(self.pods, pod, self._ref(rs))
 
     def _release(self, rs: Obj, pod: Obj) -> None:
         owner = rs["metadata"].get("uid")

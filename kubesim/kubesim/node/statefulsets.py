@@ -16,7 +16,6 @@ from typing import Any
 from kubesim.apiserver.store import StorageKey
 from kubesim.node.control import PODS, Context, Key, Obj
 from kubesim.node.owners import (
-    controller_ref,
     int_field,
     is_available,
     is_ready,
@@ -65,16 +64,7 @@ class StatefulSets:
         for kind, orphan in self.ctx.take_candidates(self.kind, key):
             if kind != PODS or _ordinal(sts, orphan) is None or not self.selects(sts, orphan):
                 continue
-
-            def adopt(p: Obj) -> None:
-                if controller_ref(p) is None:
-                    p["metadata"]["ownerReferences"] = [
-                        *(p["metadata"].get("ownerReferences") or []), ref]  # fmt: skip
-
-            try:
-                adopted = self.ctx.update(self.pods, orphan, adopt)
-            except ApiError:
-                continue
+            adopted = self.ctx.adopt(self.pods, orphan, ref)
             if adopted is not None:
                 pods[adopted["metadata"]["name"]] = adopted
         return pods
