@@ -116,6 +116,7 @@ class WorkspaceCard:
     storage: list[tuple[str, str]] = field(default_factory=list)  # (mount path, PVC name)
     datasources: list[tuple[str, str]] = field(default_factory=list)  # (display name, mount path)
     via: str | None = None  # how a claim binding grants it ("via group cardiac-team")
+    access_level: str = "member"  # the user's level: a viewer's storage is mounted read-only
 
 
 def parse_quantity(value: object) -> Decimal:
@@ -349,6 +350,7 @@ def card_for(
         storage=list(storage),
         datasources=list(datasources),
         via=grant.via,
+        access_level=grant.access_level,
     )
 
 

@@ -49,6 +49,7 @@ class Card:
     storage: list[tuple[str, str]] = field(default_factory=list)
     datasources: list[tuple[str, str]] = field(default_factory=list)
     via: str | None = None
+    access_level: str = "member"
 
     @property
     def expires(self) -> date:
@@ -402,6 +403,21 @@ def test_storage_and_data_sources_that_will_be_mounted() -> None:
     assert "Data sources (read-only)" in [dt.text() for dt in genomics.find_all("dt")]
     assert cardiology.find_all("ul") == []  # nothing to list: says "none", not an empty list
     assert [dd.text() for dd in cardiology.find_all("dd")][-2:] == ["none", "none"]
+
+
+def test_a_viewer_is_told_the_storage_is_read_only_and_an_admin_is_named() -> None:
+    viewer = Card("v", "Viewed", storage=[("/home/jovyan/v", "workspace-v")], access_level="viewer")
+    admin = Card("a", "Administered", access_level="admin")
+    member = Card("m", "Member")
+    doc = page(render([profile(viewer), profile(admin), profile(member)]))
+    viewed, administered, membered = cards(doc)
+    assert viewed.find("p", "lscsde-ws-level").text() == (
+        "Viewer access: the workspace's storage is mounted read-only"
+    )
+    assert "Storage (read-only)" in [dt.text() for dt in viewed.find_all("dt")]
+    assert administered.find("p", "lscsde-ws-level").text() == "Admin of this workspace"
+    assert "Storage" in [dt.text() for dt in administered.find_all("dt")]
+    assert membered.find_all("p", "lscsde-ws-level") == []
 
 
 def test_a_profile_without_a_card_still_renders() -> None:

@@ -19,7 +19,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from lscsde_spawner.storage import WRITABLE_ANNOTATION
 from tests.support.factories import day
-from tests.support.hub import NAMESPACE
+from tests.support.hub import NAMESPACE, login
 from tests.support.objects import events_about, pods
 from tests.support.workspaces import ServiceHub, module_api, service
 
@@ -70,6 +70,15 @@ async def workspace_mounts(api: ApiClient, user: str) -> tuple[dict[str, Any], l
 async def test_a_viewers_pod_mounts_everything_read_only(
     service: ServiceHub, module_api: ApiClient
 ) -> None:
+    # The spawn page says so before the start.
+    await service.token("vic")
+    session = await login(service.hub, "vic")
+    try:
+        async with session.get(service.hub.url("hub/spawn")) as r:
+            page = await r.text()
+    finally:
+        await session.close()
+    assert "Viewer access: the workspace's storage is mounted read-only" in page, page[-3000:]
     await running(service, "vic")
     annotations, mounts = await workspace_mounts(module_api, "vic")
     assert annotations[WRITABLE_ANNOTATION] == "false"
