@@ -306,9 +306,15 @@ async def test_what_is_not_a_websocket(cluster: LocalCluster) -> None:
             assert (await r.json())["message"] == "Upgrade request required"
         spdy = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
                 "X-Stream-Protocol-Version": "v4.channel.k8s.io"}  # fmt: skip
+        async with http.post(target, headers=spdy) as r:  # kubectl's fallback: the kubelet's
+            assert r.status == 101 and r.headers["X-Stream-Protocol-Version"] == V4
+        spdy["X-Stream-Protocol-Version"] = "v5.channel.k8s.io"  # not over SPDY
         async with http.post(target, headers=spdy) as r:
-            assert r.status == 400
-            assert "SPDY streams are not supported by kubesim" in (await r.json())["message"]
+            assert r.status == 403
+            assert await r.text() == (
+                "unable to upgrade: unable to negotiate protocol: client supports "
+                "[v5.channel.k8s.io], server accepts [v4.channel.k8s.io]\n"
+            )
         async with http.put(target) as r:
             assert r.status == 405 and (await r.json())["reason"] == "MethodNotAllowed"
 

@@ -1,14 +1,15 @@
-"""kubectl exec, attach and port-forward against kubesim (the real kubectl 1.32 binary).
+"""kubectl exec and attach against kubesim (the real kubectl 1.32 binary).
 
 kubectl speaks v5.channel.k8s.io over a WebSocket first and falls back to SPDY when the upgrade
-is refused; kubesim serves the WebSocket and refuses SPDY with a message that says so, which is
-what `kubectl port-forward` (SPDY tunnelled in a WebSocket) and a user allowed only `create
-pods/exec` meet.
+is refused; kubesim serves the WebSocket and refuses SPDY for exec with a message that says so,
+which is what a user allowed only `create pods/exec` meets. (`kubectl port-forward`:
+test_kubectl_portforward.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import shutil
 import subprocess
@@ -104,17 +105,6 @@ def test_attach_shows_what_comes_next(kubectl: Kubectl) -> None:
     assert "oops" in err  # stderr on its own stream
 
 
-def test_port_forward_is_refused_clearly(kubectl: Kubectl) -> None:
-    started = time.monotonic()
-    done = kubectl.run("port-forward", "box", "18080:80")
-    assert time.monotonic() - started < 30  # an answer, not a hang
-    assert done.returncode == 1
-    assert done.stderr == (
-        "error: error upgrading connection: SPDY streams are not supported by kubesim (kubectl "
-        "port-forward tunnels SPDY); use a WebSocket client with subprotocol v4.channel.k8s.io\n"
-    )
-
-
 async def token_for(cluster: LocalCluster, name: str, verbs: list[str]) -> str:
     async with ApiClient(client_configuration(cluster)) as api:
         core: Any = client.CoreV1Api(api)
@@ -139,11 +129,26 @@ def test_exec_as_users_with_get_or_create(cluster: LocalCluster, kubectl: Kubect
     getter = asyncio.run(token_for(cluster, "getter", ["get"]))
     done = kubectl.run("--token", getter, "exec", "box", "--", "sh", "-c", "echo allowed")
     assert (done.returncode, done.stdout) == (0, "allowed\n")
-    # Only `create`: the WebSocket (a GET) is refused, and kubectl's SPDY fallback (a POST,
-    # which `create` allows) is what kubesim does not speak.
+    # Only `create`: the WebSocket (a GET) is refused, and kubectl falls back to SPDY (a POST,
+    # which `create` allows): remotecommand v4 over a plain SPDY upgrade.
     creator = asyncio.run(token_for(cluster, "creator", ["create"]))
-    done = kubectl.run("--token", creator, "exec", "box", "--", "true")
+    done = kubectl.run("--token", creator, "exec", "box", "--", "sh", "-c",
+                       "echo to-out; echo to-err >&2")  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "to-out\n", "to-err\n")
+    done = kubectl.run("--token", creator, "exec", "-i", "box", "--", "cat", stdin="in\n" * 3)
+    assert (done.returncode, done.stdout) == (0, "in\n" * 3)
+    done = kubectl.run("--token", creator, "exec", "box", "--", "sh", "-c", "exit 3")
+    assert (done.returncode, done.stderr) == (3, "command terminated with exit code 3\n")
+    done = kubectl.run("--token", creator, "exec", "box", "--", "nope")
     assert done.returncode == 1
-    assert done.stderr.startswith(
-        "Error from server (BadRequest): SPDY streams are not supported by kubesim"
-    )
+    assert done.stderr.startswith("error: Internal error occurred: error executing command in ")
+    spdy_only = copy.copy(kubectl)  # kubectl 1.32's switch back to SPDY for exec and attach
+    spdy_only.env = {**kubectl.env, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    proc = spdy_only.popen("attach", "box")
+    time.sleep(1)
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    assert out.startswith("line ") and "oops" in err
+    done = kubectl.run("--token", creator, "exec", "box", "-c", "x", "--", "true")
+    assert done.returncode == 1
+    assert done.stderr == "Error from server (BadRequest): container x is not valid for pod box\n"

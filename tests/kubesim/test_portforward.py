@@ -184,12 +184,6 @@ async def test_refused_ports(
         assert got.body == body
 
 
-async def test_kubectls_spdy_tunnel_is_not_spoken(cluster: LocalCluster) -> None:
-    got = await stream(cluster, exec_path("echo", "portforward"), [("ports", "1234")],
-                       protocols=("SPDY/3.1+portforward.k8s.io",))  # fmt: skip
-    assert (got.status, got.body) == (403, "")  # kubectl falls back to SPDY, refused too
-
-
 async def test_a_pod_that_is_not_running(cluster: LocalCluster) -> None:
     async with ApiClient(client_configuration(cluster)) as api:
         core: Any = client.CoreV1Api(api)

@@ -8,9 +8,9 @@ connection is upgraded first, and whatever the kubelet then says arrives as the 
 any other goes through to the kubelet (its refusals are HTTP errors before the upgrade). The
 node side, a `StreamSource` (streams.py), runs the command or connects the port.
 
-SPDY, which kubectl falls back to when a WebSocket upgrade is refused and which `kubectl
-port-forward` tunnels inside a WebSocket, is not spoken here: such requests get a 400 Status
-saying so (`spdy_refused`).
+`kubectl port-forward` tunnels SPDY/3.1 in a WebSocket (`SPDY/3.1+portforward.k8s.io`); and
+kubectl falls back to a plain SPDY upgrade when a WebSocket upgrade is refused: both are served
+as the kubelet serves SPDY (spdy_portforward.py, spdy_exec.py, spdy_upgrade.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from kubesim.apiserver import channels
+from kubesim.apiserver import channels, spdy_exec, spdy_upgrade
 from kubesim.apiserver.api import Api
 from kubesim.apiserver.channels import Codec
 from kubesim.apiserver.routing import Target
+from kubesim.apiserver.spdy_portforward import PortForwardStreams, WebSocketTransport
 from kubesim.apiserver.streams import (
     Connection,
     PortForwarder,
@@ -109,19 +110,6 @@ def is_upgrade(request: web.Request) -> bool:
     return any("upgrade" in v.lower() for v in request.headers.getall("Connection", []))
 
 
-def spdy_refused(sub: str) -> ApiError:
-    """kubesim's answer to an SPDY upgrade (kubectl's fallback): it does not speak SPDY."""
-    if sub == "portforward":
-        return bad_request(
-            "SPDY streams are not supported by kubesim (kubectl port-forward tunnels SPDY); "
-            "use a WebSocket client with subprotocol v4.channel.k8s.io"
-        )
-    return bad_request(
-        "SPDY streams are not supported by kubesim; use a WebSocket client (kubectl 1.30 or "
-        "later, or subprotocol v5.channel.k8s.io or v4.channel.k8s.io)"
-    )
-
-
 def _node_unreachable(api: Api, node: str) -> ApiError:
     """A pod bound to a node this cluster has no kubelet for."""
     nodes = api.registry.get("", "v1", "nodes")
@@ -147,11 +135,12 @@ async def serve_stream(
         raise bad_request(f"pod {t.name} does not have a host assigned")
     if source is None or node != source.node_name:
         raise _node_unreachable(api, node)
-    if not is_websocket(request):
-        if is_upgrade(request):
-            raise spdy_refused(t.sub)
+    spdy = not is_websocket(request) and is_upgrade(request)  # kubectl's fallback
+    if not is_websocket(request) and not spdy:
         raise bad_request("Upgrade request required")
-    if request.method != "GET":
+    if spdy and t.sub == "portforward":
+        return await _spdy_port_forward(request, source, pod, ports)
+    if not spdy and request.method != "GET":
         # golang.org/x/net/websocket, which serves these, takes no other method.
         return web.Response(status=405, text="bad method")
     offered = channels.client_protocols(request.headers.get("Sec-WebSocket-Protocol"))
@@ -164,6 +153,8 @@ async def serve_stream(
         tty=query_flag(request, "tty"),
     )
     command = request.query.getall("command", []) if t.sub == "exec" else []
+    if spdy:
+        return await _spdy_exec(request, source, pod, container, command, options, t.sub)
     translated = channels.V5 in offered
     refused: StreamRefused | None = None
     start: Starter | None = None
@@ -333,13 +324,22 @@ async def _port_forward(
     ports: list[int],
     offered: list[str],
 ) -> web.StreamResponse:
+    # kubectl's SPDY tunnel reaches the kubelet as SPDY, which needs no ports in the query.
+    tunnel = channels.PORT_FORWARD_TUNNEL in offered
     try:
-        forwarder = source.port_forward(pod, ports)
+        forwarder = source.port_forward(pod, ports, require_ports=not tunnel)
     except StreamRefused as e:
         return web.Response(status=e.code, text=e.message)
+    if tunnel:
+        ws = await _upgrade(request, channels.PORT_FORWARD_TUNNEL)
+        try:
+            await PortForwardStreams(forwarder).run(WebSocketTransport(ws))
+        finally:
+            await _close(ws)
+        return ws
     protocol = channels.negotiate(offered, channels.KUBELET_PORT_FORWARD_PROTOCOLS)
     if protocol is None:
-        return web.Response(status=403)  # e.g. kubectl's SPDY tunnel: not spoken here
+        return web.Response(status=403)  # x/net/websocket: no common subprotocol
     ws = await _upgrade(request, protocol)
     codec = Codec(protocol)
     try:
@@ -350,6 +350,37 @@ async def _port_forward(
     finally:
         await _close(ws)
     return ws
+
+
+async def _spdy_port_forward(
+    request: web.Request, source: StreamSource, pod: dict[str, Any], ports: list[int]
+) -> web.StreamResponse:
+    """kubectl's fallback: a plain SPDY upgrade, which names no ports in the query."""
+    try:
+        forwarder = source.port_forward(pod, ports, require_ports=False)
+    except StreamRefused as e:
+        return web.Response(status=e.code, text=e.message)
+    return await spdy_upgrade.serve_port_forward(request, forwarder)
+
+
+async def _spdy_exec(
+    request: web.Request,
+    source: StreamSource,
+    pod: dict[str, Any],
+    container: str,
+    command: list[str],
+    options: StreamOptions,
+    sub: str,
+) -> web.StreamResponse:
+    """exec or attach over kubectl's SPDY fallback: the kubelet's own (remotecommand v4)."""
+    try:
+        if sub == "exec":
+            start = source.exec(pod, container, command, options)
+        else:
+            start = source.attach(pod, container, options)
+    except StreamRefused as e:
+        return web.Response(status=e.code, text=e.message)
+    return await spdy_exec.serve(request, start, options, command)
 
 
 class _Port:

@@ -90,6 +90,9 @@ class StreamSource(Protocol):
         """Accept an attach to the container's main process (raises StreamRefused)."""
         ...
 
-    def port_forward(self, pod: dict[str, Any], ports: list[int]) -> PortForwarder:
-        """Accept a port forward to these ports (raises StreamRefused)."""
+    def port_forward(
+        self, pod: dict[str, Any], ports: list[int], *, require_ports: bool = True
+    ) -> PortForwarder:
+        """Accept a port forward to these ports (raises StreamRefused); over SPDY the
+        client names each port as it connects, so the query need not list any."""
         ...

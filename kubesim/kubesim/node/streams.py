@@ -121,8 +121,10 @@ class KubeletStreams:
 
         return start
 
-    def port_forward(self, pod: dict[str, Any], ports: list[int]) -> _Forwarder:
-        if not ports:
+    def port_forward(
+        self, pod: dict[str, Any], ports: list[int], *, require_ports: bool = True
+    ) -> _Forwarder:
+        if not ports and require_ports:
             raise StreamRefused(400, 'query parameter "port" is required')
         for port in ports:
             if port < 1:
