@@ -259,12 +259,12 @@ class LogAttach:
             self._buffer.read(follow=True, tail_lines=0, timestamps=False),
         )
         stop = asyncio.ensure_future(self._stopped.wait())
+        line: asyncio.Future[str] | None = None
         try:
             while True:
                 line = asyncio.ensure_future(anext(lines))
                 await asyncio.wait({line, stop}, return_when=asyncio.FIRST_COMPLETED)
                 if not line.done():
-                    line.cancel()
                     return
                 try:
                     text = line.result()
@@ -274,6 +274,11 @@ class LogAttach:
                     yield 1, text.encode()
         finally:
             stop.cancel()
+            if line is not None and not line.done():
+                # The generator may end rather than cancel: collect either, so no task is left
+                # with an exception nobody reads.
+                line.cancel()
+                await asyncio.gather(line, return_exceptions=True)
             await lines.aclose()
 
     async def write(self, data: bytes) -> None:
