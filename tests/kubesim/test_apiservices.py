@@ -18,8 +18,8 @@ from kubernetes_asyncio.client.api_client import ApiClient
 
 from kubesim import LocalCluster
 from kubesim.testing import client_configuration
-from tests.kubesim.test_kubectl import KUBECTL, Kubectl
 from tests.support.kube import expect_status
+from tests.support.kubectl import KUBECTL, Kubectl
 from tests.support.sample_crds import GROUP, WIDGET_CRD
 
 PEERS = Path("/tmp/peers/python")

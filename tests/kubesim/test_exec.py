@@ -24,6 +24,7 @@ from kubernetes_asyncio.stream import WsApiClient
 
 from kubesim import LocalCluster
 from kubesim.testing import client_configuration
+from tests.support.kube import account_token
 from tests.support.streams import (
     NS,
     alive,
@@ -467,21 +468,9 @@ async def test_attach_in_the_stub_runtime_follows_the_log(local_cluster: LocalCl
 
 
 async def grant(cluster: LocalCluster, name: str, verbs: list[str]) -> str:
-    """A ServiceAccount allowed only `verbs` on pods/exec (and get pods); its token."""
-    async with ApiClient(client_configuration(cluster)) as api:
-        core: Any = client.CoreV1Api(api)
-        rbac: Any = client.RbacAuthorizationV1Api(api)
-        await core.create_namespaced_service_account(NS, {"metadata": {"name": name}})
-        rules = [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": verbs}]
-        await rbac.create_namespaced_role(NS, {"metadata": {"name": name}, "rules": rules})
-        await rbac.create_namespaced_role_binding(NS, {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name}],
-        })  # fmt: skip
-        made = await core.create_namespaced_service_account_token(name, NS, {"spec": {}})
-        token: str = made.status.token
-        return token
+    """A ServiceAccount allowed only `verbs` on pods/exec; its token."""
+    rules = [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": verbs}]
+    return await account_token(cluster, name, rules, NS)
 
 
 async def test_websocket_exec_needs_get_and_spdy_needs_create(cluster: LocalCluster) -> None:

@@ -3,58 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 
 from kubesim import LocalCluster
+from tests.support.kubectl import KUBECTL, Kubectl
 from tests.support.sample_crds import WIDGET_CRD, widget
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
 ]
-
-
-class Kubectl:
-    def __init__(self, cluster: LocalCluster, home: Path) -> None:
-        self.env = {
-            **os.environ,
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "HOME": str(home),  # a fresh discovery cache for every cluster
-        }
-        self.cache = str(home / "cache")
-
-    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        assert KUBECTL is not None
-        proc = subprocess.run(
-            [KUBECTL, "--cache-dir", self.cache, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=60,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-        return proc.stdout if check else proc.stdout + proc.stderr
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        assert KUBECTL is not None
-        return subprocess.Popen(
-            [KUBECTL, "--cache-dir", self.cache, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=self.env,
-        )
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +122,7 @@ def test_errors_print_as_from_a_real_server(kubectl: Kubectl, widgets: None) -> 
 
 def test_get_watch_sees_a_change(kubectl: Kubectl, widgets: None) -> None:
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(widget("watched")))
-    proc = kubectl.popen("get", "widgets", "-w", "--request-timeout", "20s")
+    proc = kubectl.popen("get", "widgets", "-w", "--request-timeout", "20s", merge_stderr=True)
     try:
         time.sleep(1.5)
         kubectl(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kubesim import LocalCluster
-from tests.kubesim.test_kubectl import KUBECTL, Kubectl
+from tests.support.kubectl import KUBECTL, Kubectl
 
 pytestmark = [
     pytest.mark.kubectl,

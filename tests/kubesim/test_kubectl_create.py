@@ -20,7 +20,7 @@ import pytest
 
 from kubesim import LocalCluster
 from kubesim.apiserver import protobuf
-from tests.kubesim.test_kubectl import KUBECTL, Kubectl
+from tests.support.kubectl import KUBECTL, Kubectl
 
 pytestmark = [
     pytest.mark.kubectl,

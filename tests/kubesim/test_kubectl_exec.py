@@ -10,48 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client import ApiClient
 
 from kubesim import LocalCluster
-from kubesim.testing import client_configuration
+from tests.support.kube import account_token
+from tests.support.kubectl import KUBECTL, Kubectl
 from tests.support.streams import NS, container, pod, running_pod
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
     pytest.mark.skipif(sys.platform != "linux", reason="the process runtime needs Linux"),
 ]
 LOOP = "i=0; while true; do i=$((i+1)); echo line $i; echo oops $i >&2; sleep 0.2; done"
-
-
-class Kubectl:
-    def __init__(self, cluster: LocalCluster, home: Path) -> None:
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": str(home)}
-        self.cache = str(home / "cache")
-
-    def argv(self, *args: str) -> list[str]:
-        assert KUBECTL is not None
-        return [KUBECTL, "--cache-dir", self.cache, *args]
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), input=stdin, capture_output=True, text=True,
-                              env=self.env, timeout=60)  # fmt: skip
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=self.env)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -106,23 +81,12 @@ def test_attach_shows_what_comes_next(kubectl: Kubectl) -> None:
 
 
 async def token_for(cluster: LocalCluster, name: str, verbs: list[str]) -> str:
-    async with ApiClient(client_configuration(cluster)) as api:
-        core: Any = client.CoreV1Api(api)
-        rbac: Any = client.RbacAuthorizationV1Api(api)
-        await core.create_namespaced_service_account(NS, {"metadata": {"name": name}})
-        rules = [
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": verbs},
-        ]
-        await rbac.create_namespaced_role(NS, {"metadata": {"name": name}, "rules": rules})
-        await rbac.create_namespaced_role_binding(NS, {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name}],
-        })  # fmt: skip
-        made = await core.create_namespaced_service_account_token(name, NS, {"spec": {}})
-        token: str = made.status.token
-        return token
+    """A ServiceAccount that may get pods and do `verbs` on pods/exec; its token."""
+    rules = [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": verbs},
+    ]
+    return await account_token(cluster, name, rules, NS)
 
 
 def test_exec_as_users_with_get_or_create(cluster: LocalCluster, kubectl: Kubectl) -> None:

@@ -23,15 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client import ApiClient
 
 from kubesim import LocalCluster
-from kubesim.testing import client_configuration
-from tests.kubesim.test_kubectl_exec import Kubectl
+from tests.support.kube import account_token
+from tests.support.kubectl import KUBECTL, Kubectl
 from tests.support.streams import NS, container, pod, running_pod
 
-KUBECTL = shutil.which("kubectl")
 CURL = shutil.which("curl")
 pytestmark = [
     pytest.mark.kubectl,
@@ -184,23 +181,11 @@ def test_a_closed_port_reports_the_kubelet_error(forward: Forward) -> None:
 
 
 async def token_for(cluster: LocalCluster, name: str, verbs: list[str]) -> str:
-    """A service account allowed `get pods` and these verbs on pods/portforward."""
-    async with ApiClient(client_configuration(cluster)) as api:
-        core: Any = client.CoreV1Api(api)
-        rbac: Any = client.RbacAuthorizationV1Api(api)
-        await core.create_namespaced_service_account(NS, {"metadata": {"name": name}})
-        rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
-        if verbs:
-            rules.append({"apiGroups": [""], "resources": ["pods/portforward"], "verbs": verbs})
-        await rbac.create_namespaced_role(NS, {"metadata": {"name": name}, "rules": rules})
-        await rbac.create_namespaced_role_binding(NS, {
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name}],
-        })  # fmt: skip
-        made = await core.create_namespaced_service_account_token(name, NS, {"spec": {}})
-        token: str = made.status.token
-        return token
+    """A ServiceAccount that may get pods and do `verbs` on pods/portforward; its token."""
+    rules: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    if verbs:
+        rules.append({"apiGroups": [""], "resources": ["pods/portforward"], "verbs": verbs})
+    return await account_token(cluster, name, rules, NS)
 
 
 def test_rbac(cluster: LocalCluster, kubectl: Kubectl) -> None:

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from kubesim import LocalCluster
+from tests.support.kubectl import KUBECTL, Kubectl
 
-KUBECTL = shutil.which("kubectl")
 REPO = Path(__file__).resolve().parents[2]
 RBAC = REPO / "examples" / "kubernetes" / "rbac.yaml"
 CRDS = REPO / "lscsde_spawner" / "crds"
@@ -21,28 +18,6 @@ pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
 ]
-
-
-class Kubectl:
-    def __init__(self, cluster: LocalCluster, home: Path) -> None:
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": str(home)}
-        self.cache = str(home / "cache")
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        assert KUBECTL is not None
-        return subprocess.run(
-            [KUBECTL, "--cache-dir", self.cache, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=60,
-        )
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        proc = self.run(*args, stdin=stdin)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr}"
-        return proc.stdout
 
 
 @pytest.fixture(scope="module")

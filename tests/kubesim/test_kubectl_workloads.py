@@ -3,38 +3,19 @@ rollout status/history/undo, describe, and deletes that cascade."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from kubesim import LocalCluster
+from tests.support.kubectl import KUBECTL, Kubectl
 from tests.support.workloads import cronjob, daemonset, deployment, job, statefulset
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
 ]
-
-
-class Kubectl:
-    def __init__(self, cluster: LocalCluster, home: Path) -> None:
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": str(home)}
-        self.cache = str(home / "cache")
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        assert KUBECTL is not None
-        proc = subprocess.run(
-            [KUBECTL, "--cache-dir", self.cache, *args],
-            input=stdin, capture_output=True, text=True, env=self.env, timeout=60,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr}"
-        return proc.stdout
 
 
 @pytest.fixture(scope="module")

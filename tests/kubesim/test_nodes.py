@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from kubesim import LocalCluster
 from kubesim.apiserver.discovery import KUBE_VERSION
+from tests.support.kubectl import KUBECTL
 
 NODE = "local-node"
-KUBECTL = shutil.which("kubectl")
 
 
 async def test_kubelet_registers_its_node(kube_client: ApiClient) -> None:

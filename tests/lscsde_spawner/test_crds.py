@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 import sys
 import types
 import typing
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -54,6 +51,7 @@ from tests.support.factories import (
     Obj,
     changed,
 )
+from tests.support.kubectl import KUBECTL, Kubectl
 
 NS = FIELD_NAMESPACE
 # kubernetes_asyncio sends dict bodies as JSON patches unless told otherwise.
@@ -625,26 +623,9 @@ async def test_rules_only_the_models_enforce(
 
 # -- with the real kubectl -----------------------------------------------------------------------
 
-KUBECTL = shutil.which("kubectl")
 REQUIRES_KUBECTL = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed on this machine (not found on PATH)"
 )
-
-
-class Kubectl:
-    def __init__(self, cluster: LocalCluster, home: Path) -> None:
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": str(home)}
-        self.cache = str(home / "cache")
-
-    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        assert KUBECTL is not None
-        proc = subprocess.run(
-            [KUBECTL, "--cache-dir", self.cache, *args],
-            input=stdin, capture_output=True, text=True, env=self.env, timeout=60,
-        )  # fmt: skip
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-        return proc.stdout if check else proc.stdout + proc.stderr
 
 
 def cli_output() -> str:

@@ -7,7 +7,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from kubesim import LocalCluster
+from kubesim.testing import client_configuration
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:
@@ -25,3 +30,22 @@ async def expect_status(awaitable: Awaitable[Any], code: int, reason: str) -> di
     body = status_of(info.value)
     assert (info.value.status, body["reason"]) == (code, reason), body
     return body
+
+
+async def account_token(
+    cluster: LocalCluster, name: str, rules: list[dict[str, Any]], namespace: str = "default"
+) -> str:
+    """A ServiceAccount bound to a Role of just `rules` in `namespace`; a token of it."""
+    async with ApiClient(client_configuration(cluster)) as api:
+        core: Any = client.CoreV1Api(api)
+        rbac: Any = client.RbacAuthorizationV1Api(api)
+        await core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+        await rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+        await rbac.create_namespaced_role_binding(namespace, {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name}],
+        })  # fmt: skip
+        made = await core.create_namespaced_service_account_token(name, namespace, {"spec": {}})
+        token: str = made.status.token
+        return token
