@@ -8,29 +8,27 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from kubesim import LocalCluster
 from kubesim.registry import cron
 from kubesim.testing import client_configuration
 from tests.support.kube import expect_status
-from tests.support.workloads import Obj, body_of, condition, cronjob, job, wait_for
+from tests.support.workloads import (
+    Obj,
+    batch_api,
+    body_of,
+    condition,
+    core_api,
+    cronjob,
+    job,
+    wait_for,
+)
 
 NS = "default"
-
-
-def core_api(api: ApiClient) -> Any:
-    """The typed APIs, untyped: the tests send plain dict bodies, as clients may."""
-    return client.CoreV1Api(api)
-
-
-def batch_api(api: ApiClient) -> Any:
-    return client.BatchV1Api(api)
 
 
 @pytest_asyncio.fixture

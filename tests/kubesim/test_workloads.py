@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from kubesim import LocalCluster
@@ -16,8 +15,10 @@ from kubesim.testing import client_configuration
 from tests.support.kube import expect_status
 from tests.support.workloads import (
     Obj,
+    apps_api,
     body_of,
     condition,
+    core_api,
     deployment,
     pod_template,
     replicaset,
@@ -25,15 +26,6 @@ from tests.support.workloads import (
 )
 
 NS = "default"
-
-
-def apps_api(api: ApiClient) -> Any:
-    """The typed APIs, untyped: the tests send plain dict bodies, as clients may."""
-    return client.AppsV1Api(api)
-
-
-def core_api(api: ApiClient) -> Any:
-    return client.CoreV1Api(api)
 
 
 @pytest_asyncio.fixture

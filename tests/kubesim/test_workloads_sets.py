@@ -5,27 +5,24 @@ status and the real validation."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest_asyncio
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from kubesim import LocalCluster
 from kubesim.testing import client_configuration
 from tests.support.kube import expect_status
-from tests.support.workloads import Obj, body_of, daemonset, statefulset, wait_for
+from tests.support.workloads import (
+    Obj,
+    apps_api,
+    body_of,
+    core_api,
+    daemonset,
+    statefulset,
+    wait_for,
+)
 
 NS = "default"
-
-
-def apps_api(api: ApiClient) -> Any:
-    """The typed APIs, untyped: the tests send plain dict bodies, as clients may."""
-    return client.AppsV1Api(api)
-
-
-def core_api(api: ApiClient) -> Any:
-    return client.CoreV1Api(api)
 
 
 @pytest_asyncio.fixture

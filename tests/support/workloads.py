@@ -8,7 +8,23 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client import ApiClient
+
 Obj = dict[str, Any]
+
+
+# The typed APIs, untyped: the tests send plain dict bodies, as clients may.
+def apps_api(api: ApiClient) -> Any:
+    return client.AppsV1Api(api)
+
+
+def batch_api(api: ApiClient) -> Any:
+    return client.BatchV1Api(api)
+
+
+def core_api(api: ApiClient) -> Any:
+    return client.CoreV1Api(api)
 
 
 def pod_template(app: str, image: str = "nginx:1.25", **spec: Any) -> Obj:

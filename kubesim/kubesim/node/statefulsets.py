@@ -78,7 +78,7 @@ class StatefulSets:
         pods = self._claim(sts, key)
         revisions = self.history.of(sts)
         update = self.history.current(sts, revisions) if not _deleting(sts) else None
-        revisions = self.history.of(sts)
+        revisions = self.history.of(sts)  # again: current() may have made or renumbered one
         update_name = update["metadata"]["name"] if update else ""
         status = as_dict(sts.get("status"))
         current_name = status.get("currentRevision") or update_name
