@@ -207,19 +207,18 @@ class Deleter:
     def _dependents(
         self, namespace: str | None, uid: str | None
     ) -> list[tuple[ResourceType, dict[str, Any]]]:
-        """The objects with an owner reference to `uid` (in its namespace, or anywhere)."""
+        """The objects with an owner reference to `uid` (in its namespace, or anywhere), from
+        the store's owner index."""
         if not uid:
             return []
         out = []
-        seen: set[tuple[str, str]] = set()
-        for rt in list(self.registry):
-            if rt.storage_key in seen or (namespace and not rt.namespaced):
+        for key, obj in self.store.dependents(uid):
+            types = self.registry.by_storage(key)
+            if not types or (namespace and not types[0].namespaced):
                 continue
-            seen.add(rt.storage_key)
-            for obj in self.store.items(rt.storage_key, namespace if rt.namespaced else None):
-                owners = obj["metadata"].get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners):
-                    out.append((rt, obj))
+            if namespace and obj["metadata"].get("namespace") != namespace:
+                continue  # an owner only owns within its namespace
+            out.append((types[0], obj))
         return out
 
     def _collect_dependents(self, namespace: str | None, uid: str) -> None:
@@ -248,10 +247,8 @@ class Deleter:
 
     def _owner_exists(self, owner: dict[str, Any]) -> bool:
         group = owner.get("apiVersion", "").rpartition("/")[0]
-        for rt in self.registry:
-            if rt.group == group and rt.kind == owner.get("kind"):
-                for obj in self.store.items(rt.storage_key):
-                    if obj["metadata"].get("uid") == owner.get("uid"):
-                        return True
-                return False
-        return False
+        found = self.store.by_uid(str(owner.get("uid") or ""))
+        if found is None:
+            return False
+        return any(rt.group == group and rt.kind == owner.get("kind")
+                   for rt in self.registry.by_storage(found[0]))  # fmt: skip

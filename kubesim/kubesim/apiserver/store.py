@@ -86,10 +86,15 @@ class Store:
         self._subs: dict[StorageKey, set[Subscription]] = {}
         self._journal = journal
         self._max_watch_queue = max_watch_queue
+        # uid -> where the object is; owner uid -> its dependents (the garbage collector's
+        # graph), so deletions find owners and dependents without scanning a namespace.
+        self._by_uid: dict[str, tuple[StorageKey, ObjectKey]] = {}
+        self._dependents: dict[str, set[tuple[StorageKey, ObjectKey]]] = {}
         if journal is not None:
             self._rv, objects = journal.load()
             for storage, obj in objects:
                 self._objects.setdefault(storage, {})[object_key(obj)] = obj
+                self._index(storage, obj)
             self._compacted_rv = self._rv
             journal.compact(self._rv, self._all())
 
@@ -109,6 +114,45 @@ class Store:
     def items(self, key: StorageKey, namespace: str | None = None) -> list[dict[str, Any]]:
         """Current objects, sorted by (namespace, name) as etcd keys sort."""
         return _sorted(self._objects.get(key, {}), namespace)
+
+    def by_uid(self, uid: str) -> tuple[StorageKey, dict[str, Any]] | None:
+        """The stored object with this uid, and its storage."""
+        where = self._by_uid.get(uid)
+        if where is None:
+            return None
+        obj = self._objects.get(where[0], {}).get(where[1])
+        return (where[0], obj) if obj is not None else None
+
+    def dependents(self, owner_uid: str) -> list[tuple[StorageKey, dict[str, Any]]]:
+        """The stored objects with an owner reference to `owner_uid`, in a stable order."""
+        out = []
+        for key, okey in sorted(self._dependents.get(owner_uid, ())):
+            obj = self._objects.get(key, {}).get(okey)
+            if obj is not None:
+                out.append((key, obj))
+        return out
+
+    def _index(self, key: StorageKey, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        where = (key, object_key(obj))
+        if meta.get("uid"):
+            self._by_uid[meta["uid"]] = where
+        for ref in meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid"):
+                self._dependents.setdefault(str(ref["uid"]), set()).add(where)
+
+    def _unindex(self, key: StorageKey, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        where = (key, object_key(obj))
+        if meta.get("uid") and self._by_uid.get(meta["uid"]) == where:
+            del self._by_uid[meta["uid"]]
+        for ref in meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid"):
+                held = self._dependents.get(str(ref["uid"]))
+                if held is not None:
+                    held.discard(where)
+                    if not held:
+                        del self._dependents[str(ref["uid"])]
 
     def count(self, key: StorageKey) -> int:
         return len(self._objects.get(key, {}))
@@ -162,7 +206,10 @@ class Store:
         if self._journal is not None:
             # On disk before anyone can see it: an acknowledged write survives a crash.
             self._journal.append({"rv": self._rv, "op": "put", "key": list(key), "obj": obj})
+        if old is not None:
+            self._unindex(key, old)
         bucket[okey] = obj
+        self._index(key, obj)
         self._record(Change(self._rv, key, MODIFIED if old else ADDED, obj, old))
         return obj
 
@@ -179,6 +226,7 @@ class Store:
                 {"rv": self._rv, "op": "delete", "key": list(key), "ns": namespace, "name": name}
             )
         del bucket[(namespace or "", name)]
+        self._unindex(key, old)
         self._record(Change(self._rv, key, DELETED, gone, old))
         return gone
 
