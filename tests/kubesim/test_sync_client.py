@@ -40,16 +40,10 @@ def failure(call: Any, *args: Any, **kwargs: Any) -> tuple[int, Obj]:
 
 
 def install(api: client.ApiClient, crds: list[Obj]) -> None:
+    """Create the CRDs; kubesim serves their kinds as soon as they are stored."""
     ext: Any = client.ApiextensionsV1Api(api)
     for crd in crds:
         ext.create_custom_resource_definition(crd)
-    for crd in crds:
-        for _ in watch.Watch().stream(
-            ext.list_custom_resource_definition,
-            field_selector=f"metadata.name={crd['metadata']['name']}",
-            timeout_seconds=10,
-        ):
-            break  # the registry serves a CRD's kinds as soon as it is stored
 
 
 # -- typed APIs, lists and watches ------------------------------------------------------------
